@@ -1,0 +1,571 @@
+"""Tensor: a NumPy array (``data``) plus what autograd needs (``grad``, ``grad_fn`` ...).
+
+Operators and methods delegate to the ops in ``deepwise.ops``; creation functions
+(``tensor``, ``zeros``, ``arange`` ...) live here, random ones in ``deepwise.random``.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import autograd, backend
+from .autograd import RemovableHandle, _state
+
+_SCALAR_TYPES = (bool, int, float, complex, np.generic)
+
+
+def _infer_dtype(data: Any, dtype: Any) -> np.dtype | None:
+    """PyTorch's rule: Python floats get the default dtype; NumPy arrays keep their own."""
+    if dtype is not None:
+        return np.dtype(dtype)
+    if isinstance(data, np.ndarray):
+        return None
+    arr = np.asarray(data)
+    if arr.dtype.kind == "f":
+        return backend.get_default_dtype()
+    if arr.dtype.kind in "iu" and arr.dtype != np.uint8:
+        return backend.int64
+    return None
+
+
+class Tensor:
+    """A multi-dimensional array that can record the ops applied to it, for backpropagation.
+
+    Shape: any. ``Tensor.data`` is the underlying NumPy array (``W.data -= lr * W.grad.data``
+    updates in place, as in PyTorch). Create tensors with ``deepwise.tensor([...])``,
+    ``deepwise.zeros(3, 4)``, ``deepwise.randn(2, 3, requires_grad=True)`` ...
+
+    >>> import deepwise as dw
+    >>> x = dw.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([2., 4., 6.])
+    """
+
+    __slots__ = ("data", "grad", "_requires_grad", "grad_fn", "_output_nr", "_version", "_hooks",
+                 "__weakref__")
+    __array_priority__ = 1000
+    __array_ufunc__ = None  # NumPy defers to Tensor's operators: ndarray + Tensor -> Tensor
+
+    def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        want = _infer_dtype(data, dtype)
+        arr = np.array(data, dtype=want, copy=True)
+        self.data = arr
+        self.grad: Tensor | None = None
+        self._requires_grad = False
+        self.grad_fn: autograd.Function | None = None
+        self._output_nr = 0
+        self._version = 0
+        self._hooks: list | None = None
+        if requires_grad:
+            self.requires_grad = True
+
+    @classmethod
+    def _make(cls, data: Any) -> Tensor:
+        """Wrap an array without copying (the fast path used by every op)."""
+        t = object.__new__(cls)
+        t.data = data if type(data) is np.ndarray else np.asarray(data)
+        t.grad = None
+        t._requires_grad = False
+        t.grad_fn = None
+        t._output_nr = 0
+        t._version = 0
+        t._hooks = None
+        return t
+
+    # ---- autograd state -------------------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        value = bool(value)
+        if value and self.data.dtype.kind != "f":
+            raise RuntimeError(f"only floating-point tensors can require gradients; this tensor "
+                               f"is {self.data.dtype} (convert with .float() first)")
+        if not value and self.grad_fn is not None:
+            raise RuntimeError("requires_grad=False can only be set on leaf tensors; use "
+                               ".detach() to get a tensor outside the graph")
+        self._requires_grad = value
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place and return self."""
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors the user made (not the output of a recorded op)."""
+        return self.grad_fn is None
+
+    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+        """Compute the gradient of this tensor w.r.t. every leaf that requires grad.
+
+        For a scalar (a loss) no ``gradient`` is needed; otherwise pass dL/d(self), same shape.
+        The leaves' ``.grad`` accumulate (call ``zero_grad`` between steps). The graph's saved
+        buffers are freed unless ``retain_graph=True``.
+        """
+        autograd.backward(self, gradient, retain_graph=retain_graph)
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor
+        replaces the gradient. Returns a handle whose ``remove()`` takes the hook out."""
+        if not self._requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not "
+                               "require grad")
+        if self.grad_fn is None:
+            if self._hooks is None:
+                self._hooks = []
+            self._hooks.append(hook)
+            return RemovableHandle(self._hooks, hook)
+        fn = self.grad_fn
+        if fn._hooks is None:
+            fn._hooks = {}
+        lst = fn._hooks.setdefault(self._output_nr, [])
+        lst.append(hook)
+        return RemovableHandle(lst, hook)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
+        if self.grad_fn is None:
+            return
+        import weakref
+
+        ref = weakref.ref(self)
+
+        def keep(g: Tensor) -> None:
+            t = ref()
+            if t is not None:
+                t.grad = Tensor._make(g.data.copy()) if t.grad is None else t.grad + g
+
+        self.register_hook(keep)
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this one's data, outside the graph (no grad_fn, no requires_grad)."""
+        return Tensor._make(self.data)
+
+    def detach_(self) -> Tensor:
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    # ---- in-place ops: only outside the recorded graph -----------------------------------
+    def _inplace(self, op: str) -> None:
+        if _state.grad_enabled and self._requires_grad:
+            if self.grad_fn is None:
+                raise RuntimeError(
+                    f"{op}: a leaf tensor that requires grad (a parameter?) cannot be changed in "
+                    "place while grad mode is on - the change would not be recorded. Do the update "
+                    "inside `with deepwise.no_grad():`, or on `.data`.")
+            raise RuntimeError(
+                f"{op}: this tensor is part of the recorded graph (grad_fn={self.grad_fn}); "
+                "deepwise does not record in-place changes. Use the out-of-place form "
+                "(y = x + 1 rather than x += 1).")
+        self._version += 1
+
+    @staticmethod
+    def _raw(other: Any) -> Any:
+        return other.data if isinstance(other, Tensor) else other
+
+    def add_(self, other: Any, alpha: float = 1) -> Tensor:
+        self._inplace("add_")
+        o = self._raw(other)
+        np.add(self.data, o if alpha == 1 else np.multiply(o, alpha), out=self.data,
+               casting="same_kind")
+        return self
+
+    def sub_(self, other: Any, alpha: float = 1) -> Tensor:
+        self._inplace("sub_")
+        o = self._raw(other)
+        np.subtract(self.data, o if alpha == 1 else np.multiply(o, alpha), out=self.data,
+                    casting="same_kind")
+        return self
+
+    def mul_(self, other: Any) -> Tensor:
+        self._inplace("mul_")
+        np.multiply(self.data, self._raw(other), out=self.data, casting="same_kind")
+        return self
+
+    def div_(self, other: Any) -> Tensor:
+        self._inplace("div_")
+        np.divide(self.data, self._raw(other), out=self.data, casting="same_kind")
+        return self
+
+    def zero_(self) -> Tensor:
+        self._inplace("zero_")
+        self.data[...] = 0
+        return self
+
+    def fill_(self, value: Any) -> Tensor:
+        self._inplace("fill_")
+        self.data[...] = self._raw(value)
+        return self
+
+    def copy_(self, src: Any) -> Tensor:
+        self._inplace("copy_")
+        src = np.asarray(self._raw(src))
+        try:
+            np.copyto(self.data, np.broadcast_to(src, self.data.shape), casting="unsafe")
+        except ValueError:
+            raise autograd.ShapeError(f"copy_: cannot copy a source of shape {src.shape} into "
+                                      f"a tensor of shape {self.data.shape}") from None
+        return self
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's name
+        self._inplace("clamp_")
+        np.clip(self.data, self._raw(min), self._raw(max), out=self.data)
+        return self
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self.add_(other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self.sub_(other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self.mul_(other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self.div_(other)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._inplace("__setitem__")
+        if isinstance(index, Tensor):
+            index = index.data
+        elif isinstance(index, tuple):
+            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        self.data[index] = self._raw(value)
+
+    # ---- properties and conversion ---------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def size(self, dim: int | None = None) -> Any:
+        """The shape as a tuple, or the size of one dimension."""
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def item(self) -> builtins.float | builtins.int | builtins.bool:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item: only a one-element tensor can be converted to a Python "
+                             f"number, this one has shape {self.data.shape}")
+        return self.data.reshape(()).item()
+
+    def numpy(self) -> np.ndarray:
+        """The underlying NumPy array (shared, not copied)."""
+        return self.data
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def to(self, dtype: Any = None, *args: Any, **kwargs: Any) -> Tensor:
+        """``t.to(deepwise.float64)``; ``t.to("cpu")`` is accepted and returns ``t``."""
+        dtype = kwargs.pop("dtype", dtype)
+        if dtype is None or isinstance(dtype, str):
+            if isinstance(dtype, str) and dtype != "cpu":
+                raise ValueError(f"to: device {dtype!r} is not available (only 'cpu' for now)")
+            return self
+        return _arith.cast(self, dtype)
+
+    def float(self) -> Tensor:
+        return self.to(backend.float32)
+
+    def double(self) -> Tensor:
+        return self.to(backend.float64)
+
+    def half(self) -> Tensor:
+        return self.to(backend.float16)
+
+    def long(self) -> Tensor:
+        return self.to(backend.int64)
+
+    def int(self) -> Tensor:
+        return self.to(backend.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(backend.bool_)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
+
+    def clone(self) -> Tensor:
+        """A differentiable copy with its own memory."""
+        return _arith.clone(self)
+
+    def contiguous(self) -> Tensor:
+        return self
+
+    def cpu(self) -> Tensor:
+        return self
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
+        return _shape.permute(self, tuple(range(self.data.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 - PyTorch's name
+        return _shape.transpose(self, -2, -1)
+
+    # ---- Python protocol -------------------------------------------------------------------
+    __hash__ = object.__hash__
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self) -> Any:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self) -> builtins.bool:
+        if self.data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self.data.size} elements is "
+                               "ambiguous; use .any() or .all()")
+        return builtins.bool(self.data.reshape(()))
+
+    def __float__(self) -> builtins.float:
+        return builtins.float(self.item())
+
+    def __int__(self) -> builtins.int:
+        return builtins.int(self.item())
+
+    def __index__(self) -> builtins.int:
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only a one-element integer tensor can be used as an index")
+        return builtins.int(self.item())
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def __format__(self, spec: str) -> str:
+        if self.data.size == 1 and spec:
+            return format(self.item(), spec)
+        return repr(self)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4,
+                               threshold=200, edgeitems=3)
+        extra = ""
+        if self.data.dtype not in (backend.get_default_dtype(), np.int64, np.bool_):
+            extra += f", dtype={self.data.dtype}"
+        if self.grad_fn is not None:
+            extra += f", grad_fn={self.grad_fn!r}"
+        elif self._requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    # ---- operators (delegating to ops) -----------------------------------------------------
+    def __add__(self, other: Any) -> Tensor:
+        return _arith.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _arith.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _arith.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _arith.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _arith.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _arith.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _arith.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _arith.div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _arith.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _arith.pow(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _linalg.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _linalg.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _arith.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return _arith.abs(self)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _arith.eq(self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _arith.ne(self, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return _arith.lt(self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return _arith.le(self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _arith.gt(self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _arith.ge(self, other)
+
+    def __invert__(self) -> Tensor:
+        return _arith.logical_not(self)
+
+    def __and__(self, other: Any) -> Tensor:
+        return _arith.logical_and(self, other)
+
+    def __or__(self, other: Any) -> Tensor:
+        return _arith.logical_or(self, other)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _shape.getitem(self, index)
+
+
+autograd._bind_tensor(Tensor)
+
+
+# --------------------------------------------------------------------------------------------
+# creation (PyTorch's names)
+
+
+def _shape_arg(size: Sequence[Any]) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    return tuple(builtins.int(s) for s in size)
+
+
+def _finish(arr: np.ndarray, requires_grad: bool) -> Tensor:
+    t = Tensor._make(arr)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (a number, nested lists, an array or a tensor).
+
+    Python floats become float32 (the default dtype), Python ints int64; NumPy arrays keep
+    their dtype.
+    """
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+
+
+def as_tensor(data: Any, dtype: Any = None) -> Tensor:
+    """Like :func:`tensor` but shares memory with a NumPy array when no conversion is needed."""
+    if isinstance(data, Tensor):
+        return data if dtype is None or data.dtype == np.dtype(dtype) else data.to(dtype)
+    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == np.dtype(dtype)):
+        return Tensor._make(data)
+    return Tensor(data, dtype=dtype)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with ``array`` (changes to one show in the other)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor._make(array)
+
+
+def _dt(dtype: Any) -> np.dtype:
+    return backend.get_default_dtype() if dtype is None else np.dtype(dtype)
+
+
+def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
+    return _finish(np.zeros(_shape_arg(size), _dt(dtype)), requires_grad)
+
+
+def ones(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.ones(_shape_arg(size), _dt(dtype)), requires_grad)
+
+
+def empty(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.empty(_shape_arg(size), _dt(dtype)), requires_grad)
+
+
+def full(size: Sequence[int], fill_value: Any, dtype: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    if dtype is None:
+        dtype = _infer_dtype(fill_value, None) or np.asarray(fill_value).dtype
+    return _finish(np.full(_shape_arg((size,)), fill_value, np.dtype(dtype)), requires_grad)
+
+
+def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.zeros(t.shape, dtype or t.dtype), requires_grad)
+
+
+def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.ones(t.shape, dtype or t.dtype), requires_grad)
+
+
+def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.empty(t.shape, dtype or t.dtype), requires_grad)
+
+
+def full_like(t: Tensor, fill_value: Any, dtype: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    return _finish(np.full(t.shape, fill_value, dtype or t.dtype), requires_grad)
+
+
+def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """``arange(5)`` -> [0, 1, 2, 3, 4] (int64); a float argument gives the default float dtype."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        is_float = any(isinstance(v, builtins.float) for v in (start, end, step))
+        dtype = backend.get_default_dtype() if is_float else backend.int64
+    return _finish(np.arange(start, end, step, dtype=np.dtype(dtype)), requires_grad)
+
+
+def linspace(start: builtins.float, end: builtins.float, steps: builtins.int, dtype: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    return _finish(np.linspace(start, end, steps, dtype=_dt(dtype)), requires_grad)
+
+
+def eye(n: builtins.int, m: builtins.int | None = None, dtype: Any = None,
+        requires_grad: bool = False) -> Tensor:
+    return _finish(np.eye(n, m, dtype=_dt(dtype)), requires_grad)
+
+
+# the op modules import Tensor from here, so they are bound after the class exists
+from .ops import arith as _arith  # noqa: E402
+from .ops import linalg as _linalg  # noqa: E402
+from .ops import shape as _shape  # noqa: E402
