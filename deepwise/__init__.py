@@ -1,44 +1,13 @@
 """deepwise: a deep-learning framework written from scratch on NumPy, to read and to use."""
 
-from . import (
-                      autograd,
-                      backend,
-                      ops,  # noqa: E402,I001  (binds Tensor methods)
-)
+from . import autograd, backend, ops
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .backend import (
-                      bool_,
-                      double,
-                      float16,
-                      float32,
-                      float64,
-                      get_default_dtype,
-                      half,
-                      int32,
-                      int64,
-                      long,
-                      manual_seed,
-                      set_default_dtype,
-                      uint8,
-)
-from .ops import *  # noqa: F403,E402
-from .tensor import (
-                      Tensor,
-                      arange,
-                      as_tensor,
-                      empty,
-                      empty_like,
-                      eye,
-                      from_numpy,
-                      full,
-                      full_like,
-                      linspace,
-                      ones,
-                      ones_like,
-                      tensor,
-                      zeros,
-                      zeros_like,
-)
+from .backend import (bool_, double, float16, float32, float64, get_default_dtype, half, int32,
+                      int64, long, manual_seed, set_default_dtype, uint8)
+from .ops import *
+from .random import normal, rand, rand_like, randint, randn, randn_like, randperm
+from .tensor import (Tensor, arange, as_tensor, empty, empty_like, eye, from_numpy, full,
+                     full_like, linspace, ones, ones_like, tensor, zeros, zeros_like)
 
 __version__ = "0.1.0"
 
