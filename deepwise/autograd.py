@@ -173,16 +173,23 @@ class Function:
     def apply(cls, *inputs: Any, **params: Any) -> Any:
         """Run the op on tensors (or arrays/scalars, taken as constants); record it if needed."""
         tensor_cls = _Tensor
-        arrays = [x.data if isinstance(x, tensor_cls) else x for x in inputs]
+        arrays = []
+        requires = False
+        for x in inputs:
+            if isinstance(x, tensor_cls):
+                arrays.append(x.data)
+                if x._requires_grad:
+                    requires = True
+            else:
+                arrays.append(x)
         fn = cls.__new__(cls)
         out = fn.forward(*arrays, **params)
-        record = _state.grad_enabled and any(
-            isinstance(x, tensor_cls) and x._requires_grad for x in inputs)
+        record = requires and _state.grad_enabled
         if type(out) is tuple:
-            outs = tuple(tensor_cls._make(o) for o in out)
+            outs = tuple([tensor_cls._make(o) for o in out])
             if record:
                 fn.n_outputs = len(outs)
-                fn.out_meta = tuple((o.shape, o.dtype) for o in out)
+                fn.out_meta = tuple([(o.shape, o.dtype) for o in out])
                 for i, t in enumerate(outs):
                     if t.data.dtype.kind == "f":
                         t._requires_grad, t.grad_fn, t._output_nr = True, fn, i
@@ -190,11 +197,12 @@ class Function:
             outs = tensor_cls._make(out)
             if record:
                 fn.n_outputs = 1
-                outs._requires_grad, outs.grad_fn = True, fn
+                outs._requires_grad = True
+                outs.grad_fn = fn
         if record:
-            fn.inputs = tuple(x if isinstance(x, tensor_cls) else None for x in inputs)
-            fn.needs_input_grad = tuple(x is not None and x._requires_grad for x in fn.inputs)
-            fn.versions = tuple(0 if x is None else x._version for x in fn.inputs)
+            ins = fn.inputs = tuple([x if isinstance(x, tensor_cls) else None for x in inputs])
+            fn.needs_input_grad = tuple([x is not None and x._requires_grad for x in ins])
+            fn.versions = tuple([0 if x is None else x._version for x in ins])
             fn._hooks = None
             fn._freed = False
             if _state.forward_observers:

@@ -32,16 +32,22 @@ TENSOR_METHODS = ("add", "sub", "mul", "div", "pow", "neg", "abs", "exp", "log",
 
 def _operand(x: Any) -> Any:
     """Tensors pass; NumPy scalars become Python scalars (weak, as in PyTorch); lists, arrays."""
+    if isinstance(x, np.generic):  # before float: np.float64 is a subclass of float
+        return x.item()
     if isinstance(x, (Tensor, builtins.int, builtins.float, builtins.bool, np.ndarray)):
         return x
-    if isinstance(x, np.generic):
-        return x.item()
     return np.asarray(x)
 
 
 def _pair(a: Any, b: Any) -> tuple[Any, Any]:
     """Operands of a binary op with PyTorch's promotion: an integer tensor meeting a float
     tensor takes the float's dtype (NumPy would give float64)."""
+    if isinstance(a, Tensor):  # the common cases first: they need no conversion
+        if isinstance(b, Tensor):
+            if a.data.dtype == b.data.dtype:
+                return a, b
+        elif type(b) is float or type(b) is int:
+            return a, b
     a, b = _operand(a), _operand(b)
     da, db = getattr(a, "dtype", None), getattr(b, "dtype", None)
     if da is not None and db is not None and da != db:
@@ -53,7 +59,7 @@ def _pair(a: Any, b: Any) -> tuple[Any, Any]:
 
 
 def _shape(x: Any) -> tuple[int, ...]:
-    return np.shape(x)
+    return getattr(x, "shape", ())
 
 
 class Add(Function):
