@@ -77,7 +77,7 @@ def test_properties_and_conversions():
         x.to("cuda")
 
 
-def test_len_iter_and_T():
+def test_len_iter_and_transpose():
     x = dw.tensor(np.arange(6.0).reshape(2, 3))
     assert len(x) == 2
     rows = list(x)
