@@ -1,0 +1,113 @@
+"""Side-by-side timing of deepwise and PyTorch: each library in its own process, alternating.
+
+Why separate processes: NumPy's OpenBLAS threads and PyTorch's OpenMP threads slow each other
+down inside one process (measured up to 2.5x), which would flatter deepwise. Both sides get the
+same thread count (2 by default) and the same data (generated from the same NumPy seed).
+
+A benchmark module defines ``CASES`` (a list of dicts with a ``name``) and two functions,
+``deepwise_step(case)`` and ``torch_step(case)``, each returning ``(step, items)``: a callable
+doing one timed unit of work and how many items (samples, tokens) it processes.
+
+Run: ``python -m benchmarks.harness benchmarks.bench_mlp [--rounds 5] [--threads 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+
+def _set_threads(n: int) -> None:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
+def time_step(step: Any, items: int, min_time: float = 1.0, warmup: int = 3) -> dict:
+    """Items per second of ``step``, after warm-up, over at least ``min_time`` seconds."""
+    for _ in range(warmup):
+        step()
+    n, t0 = 0, time.perf_counter()
+    while True:
+        step()
+        n += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min_time and n >= 3:
+            break
+    return {"items_per_s": items * n / elapsed, "s_per_step": elapsed / n, "steps": n}
+
+
+def _worker(module: str, lib: str, case_name: str, threads: int, min_time: float) -> None:
+    _set_threads(threads)
+    mod = importlib.import_module(module)
+    case = next(c for c in mod.CASES if c["name"] == case_name)
+    if lib == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    step, items = getattr(mod, f"{lib}_step")(case)
+    print(json.dumps(time_step(step, items, min_time=min_time)))
+
+
+def run(module: str, rounds: int = 5, threads: int = 2, min_time: float = 1.0,
+        only: str | None = None) -> list[dict]:
+    """Run every case of ``module`` ``rounds`` times per library, alternating; print a table."""
+    mod = importlib.import_module(module)
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    results = []
+    for case in mod.CASES:
+        if only and only not in case["name"]:
+            continue
+        got: dict[str, list[float]] = {"deepwise": [], "torch": []}
+        for r in range(rounds):
+            order = ("deepwise", "torch") if r % 2 == 0 else ("torch", "deepwise")
+            for lib in order:
+                out = subprocess.run(
+                    [sys.executable, "-m", "benchmarks.harness", "--worker", module, lib,
+                     case["name"], "--threads", str(threads), "--min-time", str(min_time)],
+                    capture_output=True, text=True, env=env, check=False)
+                if out.returncode != 0:
+                    raise RuntimeError(f"{module} {lib} {case['name']} failed:\n{out.stderr}")
+                got[lib].append(json.loads(out.stdout.strip().splitlines()[-1])["items_per_s"])
+        dwm, thm = statistics.median(got["deepwise"]), statistics.median(got["torch"])
+        row = {"case": case["name"], "deepwise": dwm, "torch": thm, "ratio": dwm / thm,
+               "unit": case.get("unit", "items/s"),
+               "spread_dw": (min(got["deepwise"]), max(got["deepwise"])),
+               "spread_torch": (min(got["torch"]), max(got["torch"]))}
+        results.append(row)
+        print(f"| {row['case']} | {dwm:,.0f} | {thm:,.0f} | {row['ratio']:.2f}x | "
+              f"{row['unit']} |", flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("module")
+    p.add_argument("lib", nargs="?")
+    p.add_argument("case", nargs="?")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--min-time", type=float, default=1.0)
+    p.add_argument("--only", help="run only the cases whose name contains this")
+    a = p.parse_args(argv)
+    if a.worker:
+        _worker(a.module, a.lib, a.case, a.threads, a.min_time)
+        return
+    print(f"{a.module}: medians of {a.rounds} runs per library, {a.threads} threads each, "
+          "separate processes, alternating")
+    print("| case | deepwise | PyTorch | deepwise/PyTorch | unit |")
+    print("|---|---:|---:|---:|---|")
+    run(a.module, a.rounds, a.threads, a.min_time, a.only)
+
+
+if __name__ == "__main__":
+    main()
