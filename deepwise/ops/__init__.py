@@ -7,6 +7,9 @@ Each module lists in ``TENSOR_METHODS`` the functions that are also ``Tensor`` m
 
 from ..tensor import Tensor
 from . import activation, arith, conv, linalg, loss, norm, pool, reduce, shape
+
+# taken before the star imports: reduce's norm() shadows the norm module's name below
+_MODULES = (arith, reduce, shape, linalg, activation, loss, conv, pool, norm)
 from .activation import *
 from .arith import *
 from .conv import *
@@ -16,8 +19,6 @@ from .norm import *
 from .pool import *
 from .reduce import *
 from .shape import *
-
-_MODULES = (arith, reduce, shape, linalg, activation, loss, conv, pool, norm)
 
 for _m in _MODULES:
     for _name in _m.TENSOR_METHODS:
