@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ TENSOR_METHODS = ("matmul", "bmm")
 
 
 def _matmul_shapes(op: str, sa: tuple, sb: tuple) -> None:
+    """Raise ShapeError naming ``op`` and both shapes unless ``sa @ sb`` is defined."""
     if len(sa) == 0 or len(sb) == 0:
         raise ShapeError(f"{op}: both operands need at least 1 dimension, got {sa} @ {sb}")
     ka = sa[-1]
@@ -31,11 +33,20 @@ def _matmul_shapes(op: str, sa: tuple, sb: tuple) -> None:
                              "not broadcast") from None
 
 
+def _rows(x: np.ndarray) -> np.ndarray:
+    """(..., k) -> (prod(...), k): the leading dims folded into the rows of one matrix."""
+    return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
+
+
 class MatMul(Function):
     """Y = A @ B;  dL/dA = dL/dY @ B^T,  dL/dB = A^T @ dL/dY (summed over broadcast batches)."""
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         self.a, self.b = a, b
+        if a.ndim > 2 and b.ndim <= 2:
+            # a batch of matrices against one matrix (or vector): fold the batch into the rows of
+            # one GEMM; np.matmul would call one small GEMM per matrix (1.1-4x slower measured)
+            return (_rows(a) @ b).reshape(*a.shape[:-1], *b.shape[1:])
         return np.matmul(a, b)
 
     def backward(self, g: np.ndarray) -> tuple:
@@ -49,13 +60,15 @@ class MatMul(Function):
         if a.ndim == 1:
             g2 = g2[..., None, :]
         if na:
-            ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
-            ga = unbroadcast(ga, a2.shape)
+            if a2.ndim > 2 and b2.ndim == 2:  # the folded GEMM again: no batch to sum over
+                ga = (_rows(g2) @ b2.T).reshape(a2.shape)
+            else:
+                ga = unbroadcast(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape)
             ga = ga[0] if a.ndim == 1 else ga
         if nb:
             if b2.ndim == 2 and a2.ndim > 2:
                 # a batch of matrices against one shared matrix: fold the batch into one GEMM
-                gb = a2.reshape(-1, a2.shape[-1]).T @ g2.reshape(-1, g2.shape[-1])
+                gb = _rows(a2).T @ _rows(g2)
             else:
                 gb = unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape)
             gb = gb[:, 0] if b.ndim == 1 else gb
@@ -77,7 +90,8 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
         raise ShapeError(f"bmm: expected (B, n, k) and (B, k, m) with the same B, got "
                          f"{tuple(a.shape)} and {tuple(b.shape)}")
-    return matmul(a, b)
+    _matmul_shapes("bmm", tuple(a.shape), tuple(b.shape))
+    return MatMul.apply(a, b)
 
 
 class Linear(Function):
@@ -89,7 +103,7 @@ class Linear(Function):
 
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
         self.x, self.w = x, w
-        x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+        x2 = _rows(x) if x.ndim != 2 else x
         y = x2 @ w.T
         if b is not None:
             y += b
@@ -98,12 +112,12 @@ class Linear(Function):
     def backward(self, g: np.ndarray) -> tuple:
         nx, nw, nb = self.needs_input_grad
         x, w = self.x, self.w
-        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+        g2 = _rows(g) if g.ndim != 2 else g
         gx = gw = gb = None
         if nx:
             gx = (g2 @ w).reshape(x.shape)
         if nw:
-            gw = g2.T @ (x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x)
+            gw = g2.T @ (_rows(x) if x.ndim != 2 else x)
         if nb:
             gb = g2.sum(0)
         return gx, gw, gb
