@@ -1,0 +1,119 @@
+"""Adam and AdamW: per-parameter step sizes from running averages of the gradient and its square."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .optimizer import Optimizer, ParamsT
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015), with PyTorch's options: L2 or decoupled weight decay,
+    AMSGrad, maximize.
+
+    For each parameter p with gradient g, at step t = 1, 2, ... (gamma = lr,
+    beta1, beta2 = betas, lambda = weight_decay)::
+
+        g   <- -g                                   if maximize
+        p   <- p * (1 - gamma * lambda)             if decoupled_weight_decay (AdamW)
+        g   <- g + lambda * p                       otherwise (L2), if lambda != 0
+        m_t =  beta1 * m_{t-1} + (1 - beta1) * g    (first moment; m_0 = 0)
+        v_t =  beta2 * v_{t-1} + (1 - beta2) * g^2  (second moment; v_0 = 0)
+        v_t <- max(v_max, v_t) (kept as v_max)      if amsgrad
+        p   <- p - gamma / (1 - beta1^t) * m_t / (sqrt(v_t) / sqrt(1 - beta2^t) + eps)
+
+    The two ``1 - beta^t`` factors correct the moments' bias toward their zero start.
+    State per parameter: ``step``, ``exp_avg`` (m), ``exp_avg_sq`` (v), and
+    ``max_exp_avg_sq`` with amsgrad.
+
+    >>> opt = Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
+    """
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, amsgrad: bool = False, *, maximize: bool = False,
+                 decoupled_weight_decay: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize,
+                                      decoupled_weight_decay=decoupled_weight_decay))
+
+    def _validate(self, group: dict[str, Any]) -> None:
+        super()._validate(group)
+        self._require(group, "eps", group["eps"] >= 0, ">= 0")
+        betas = group["betas"]
+        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"{self._name}: invalid betas={betas!r} (expected two numbers, each "
+                             "in [0, 1))")
+        self._require(group, "weight_decay", group["weight_decay"] >= 0, ">= 0")
+
+    def _init_state(self, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
+        state: dict[str, Any] = {"step": 0, "exp_avg": np.zeros_like(p),
+                                 "exp_avg_sq": np.zeros_like(p)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = np.zeros_like(p)
+        return state
+
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
+                group: dict[str, Any]) -> None:
+        lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
+        beta1, beta2 = group["betas"]
+        state["step"] += 1
+        t = state["step"]
+        decoupled = group["decoupled_weight_decay"]
+        if wd != 0 and decoupled:
+            p *= 1 - lr * wd
+        g = self._grad_term(p, g, group, 0 if decoupled else wd)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        tmp = self._tmp(p, 0)
+        # m <- m + (1 - beta1) (g - m), i.e. beta1 m + (1 - beta1) g
+        np.subtract(g, m, out=tmp)
+        tmp *= 1 - beta1
+        m += tmp
+        # v <- beta2 v + (1 - beta2) g^2
+        v *= beta2
+        np.multiply(g, 1 - beta2, out=tmp)
+        tmp *= g
+        v += tmp
+        if group["amsgrad"]:
+            vmax = state.get("max_exp_avg_sq")
+            if vmax is None:
+                vmax = state["max_exp_avg_sq"] = np.zeros_like(p)
+            np.maximum(vmax, v, out=vmax)
+            v = vmax
+        step_size = lr / (1 - beta1 ** t)
+        denom = self._tmp(p, 2)
+        np.sqrt(v, out=denom)
+        denom /= (1 - beta2 ** t) ** 0.5
+        denom += eps
+        np.multiply(m, -step_size, out=tmp)
+        tmp /= denom
+        p += tmp
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov & Hutter, 2019): the decay shrinks the
+    weights directly instead of entering the gradient, so the adaptive step does not rescale it::
+
+        p <- p * (1 - gamma * lambda)      then the Adam step (see :class:`Adam`) without L2
+
+    The default ``weight_decay`` is 1e-2, as in PyTorch.
+
+    >>> opt = AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+    """
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:  # AdamW's decay is always decoupled
+            group["decoupled_weight_decay"] = True

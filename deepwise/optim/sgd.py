@@ -1,0 +1,67 @@
+"""Stochastic gradient descent, with momentum and Nesterov momentum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .optimizer import Optimizer, ParamsT
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent (PyTorch's rule, option for option).
+
+    For each parameter p with gradient g, at step t (mu = momentum, tau = dampening,
+    lambda = weight_decay, gamma = lr)::
+
+        g   <- -g                          if maximize
+        g   <- g + lambda * p              (L2 weight decay, if lambda != 0)
+        b_1 =  g                           (the momentum buffer starts at the first gradient)
+        b_t =  mu * b_{t-1} + (1 - tau) * g
+        g   <- g + mu * b_t                if nesterov, else  g <- b_t   (if mu != 0)
+        p   <- p - gamma * g
+
+    State per parameter: ``momentum_buffer`` (only when momentum != 0).
+
+    >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    >>> opt.zero_grad(); loss.backward(); opt.step()
+    """
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0,
+                 dampening: float = 0, weight_decay: float = 0, nesterov: bool = False, *,
+                 maximize: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov,
+                                      maximize=maximize))
+
+    def _validate(self, group: dict[str, Any]) -> None:
+        super()._validate(group)
+        self._require(group, "momentum", group["momentum"] >= 0, ">= 0")
+        self._require(group, "weight_decay", group["weight_decay"] >= 0, ">= 0")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(f"SGD: Nesterov momentum requires momentum > 0 and dampening == 0 "
+                             f"(got momentum={group['momentum']}, "
+                             f"dampening={group['dampening']})")
+
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
+                group: dict[str, Any]) -> None:
+        momentum = group["momentum"]
+        d = self._grad_term(p, g, group, group["weight_decay"])
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = np.array(d, copy=True)
+            else:
+                buf *= momentum
+                self._axpy(buf, 1 - group["dampening"], d)
+            if group["nesterov"]:
+                if d is g:  # never write into the caller's gradient
+                    d = self._tmp(p, 1)
+                    np.copyto(d, g)
+                self._axpy(d, momentum, buf)
+            else:
+                d = buf
+        self._axpy(p, -group["lr"], d)
