@@ -34,6 +34,10 @@ class ShapeError(ValueError):
     """
 
 
+class DimError(ShapeError, IndexError):
+    """A dim argument out of range (an IndexError too, as in PyTorch and NumPy's AxisError)."""
+
+
 # --------------------------------------------------------------------------------------------
 # grad mode
 

@@ -455,7 +455,7 @@ class Tensor:
         return _arith.logical_or(self, other)
 
     def __getitem__(self, index: Any) -> Tensor:
-        return _shape.getitem(self, index)
+        return _index.getitem(self, index)
 
 
 autograd._bind_tensor(Tensor)
@@ -567,5 +567,6 @@ def eye(n: builtins.int, m: builtins.int | None = None, dtype: Any = None,
 
 # the op modules import Tensor from here, so they are bound after the class exists
 from .ops import arith as _arith  # noqa: E402
+from .ops import index as _index  # noqa: E402
 from .ops import linalg as _linalg  # noqa: E402
 from .ops import shape as _shape  # noqa: E402

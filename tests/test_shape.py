@@ -7,6 +7,7 @@ from helpers import check_op, rand, torch
 
 import deepwise as dw
 from deepwise.autograd import ShapeError
+from deepwise.ops import index as I
 from deepwise.ops import shape as S
 
 F = torch.nn.functional if torch is not None else None
@@ -284,17 +285,20 @@ def test_scatter_add_matches_add_at():
         g = rng.standard_normal(np.zeros(shape)[index].shape)
         want = np.zeros(shape)
         np.add.at(want, index, g)
-        np.testing.assert_allclose(S._scatter_add(shape, index, g), want, atol=1e-12)
+        np.testing.assert_allclose(I._scatter_add(shape, index, g), want, atol=1e-12)
 
 
 def test_basic_getitem_is_a_view_and_methods_bound():
     x = dw.tensor(rand(3, 4))
     assert np.shares_memory(x[1:, ::-1].data, x.data)
     assert np.shares_memory(x.flip(0).data, x.data)
-    for name in S.TENSOR_METHODS:
-        assert getattr(dw.Tensor, name) is getattr(S, name)
-    for name in ("cat", "stack", "pad", "split", "chunk", "gather", "getitem"):
+    for mod in (S, I):
+        for name in mod.TENSOR_METHODS:
+            assert getattr(dw.Tensor, name) is getattr(mod, name)
+    for name in ("cat", "stack", "pad", "split", "chunk"):
         assert getattr(dw, name) is getattr(S, name)
+    for name in ("gather", "index_select", "getitem"):
+        assert getattr(dw, name) is getattr(I, name)
 
 
 # ---- errors ------------------------------------------------------------------------------

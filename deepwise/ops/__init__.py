@@ -6,14 +6,16 @@ Each module lists in ``TENSOR_METHODS`` the functions that are also ``Tensor`` m
 """
 
 from ..tensor import Tensor
-from . import activation, arith, conv, embedding, linalg, loss, norm, pool, reduce, rnn, shape
+from . import (activation, arith, conv, embedding, index, linalg, loss, norm, pool, reduce, rnn,
+               shape)
 
 # taken before the star imports: reduce's norm() shadows the norm module's name below
-_MODULES = (arith, reduce, shape, linalg, activation, loss, conv, pool, norm, embedding, rnn)
+_MODULES = (arith, reduce, shape, index, linalg, activation, loss, conv, pool, norm, embedding, rnn)
 from .activation import *
 from .arith import *
 from .conv import *
 from .embedding import *
+from .index import *
 from .linalg import *
 from .loss import *
 from .norm import *
