@@ -112,13 +112,10 @@ class Optimizer:
         if not maximize and not weight_decay:
             return g
         d = self._tmp(p, 1)
-        if maximize:
-            np.negative(g, out=d)
-        else:
-            np.copyto(d, g)
-        if weight_decay:
-            self._axpy(d, weight_decay, p)
-        return d
+        if not weight_decay:
+            return np.negative(g, out=d)
+        np.multiply(p, weight_decay, out=d)  # two passes: d = lambda p, then d = d -/+ g
+        return np.subtract(d, g, out=d) if maximize else np.add(d, g, out=d)
 
     # ---- the public API ---------------------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:
