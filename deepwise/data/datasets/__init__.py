@@ -1,0 +1,20 @@
+"""Real data sets, read from their real file formats.
+
+- :class:`MNIST`, :class:`FashionMNIST`: the IDX files (found in ``root``, ``$DEEPWISE_DATA``,
+  ``~/.cache/deepwise`` or a system package; ``download=True`` fetches them).
+- :class:`Digits`: the UCI 8x8 digits, shipped inside the package (works offline, anywhere).
+"""
+
+from .digits import Digits
+from .mnist import (
+    MNIST,
+    ChecksumError,
+    DatasetNotFoundError,
+    FashionMNIST,
+    IDXFormatError,
+    download_file,
+    read_idx,
+)
+
+__all__ = ["MNIST", "FashionMNIST", "Digits", "read_idx", "download_file", "IDXFormatError",
+           "DatasetNotFoundError", "ChecksumError"]
