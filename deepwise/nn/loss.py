@@ -1,0 +1,206 @@
+"""Loss layers: each holds its options (and class weights as buffers) and calls one op of
+``nn.functional``. ``reduction``: ``'mean'`` (default), ``'sum'`` or ``'none'`` (per element).
+
+Call as ``loss_fn(input, target)``: the prediction first, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..tensor import Tensor, as_tensor
+from . import functional as F
+from .module import Module
+
+__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
+           "BCELoss", "BCEWithLogitsLoss"]
+
+
+class _Loss(Module):
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', "
+                             f"got {reduction!r}")
+        self.reduction = reduction
+
+
+class _WeightedLoss(_Loss):
+    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", None if weight is None else as_tensor(weight))
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    """Softmax cross-entropy from raw scores (logits) and class indices (or class
+    probabilities): ``-log softmax(x)[target]``, one fused op (its gradient is
+    ``softmax(x) - onehot(target)``).
+
+    ``weight`` (C,): a rescaling per class; ``ignore_index``: targets with this value add nothing
+    (and are left out of the mean); ``label_smoothing``: mix the one-hot target with the uniform
+    distribution.
+
+    Shape:
+        Input: (N, C) or (N, C, d1, ...) logits, or (C,).
+        Target: (N,) or (N, d1, ...) int64 class indices in [0, C), or the input's shape of
+        probabilities.
+        Output: a scalar, or (N, d1, ...) with ``reduction='none'``.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> loss = nn.CrossEntropyLoss()(dw.zeros(4, 10), dw.tensor([1, 0, 4, 9]))
+    >>> round(loss.item(), 4)  # log(10)
+    2.3026
+    """
+
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean",
+                 label_smoothing: float = 0.0) -> None:
+        super().__init__(weight, reduction)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+
+class NLLLoss(_WeightedLoss):
+    """Negative log-likelihood of log-probabilities: ``-input[n, target[n]]`` (use after
+    LogSoftmax; CrossEntropyLoss is both in one).
+
+    Shape:
+        Input: (N, C) or (N, C, d1, ...) log-probabilities.
+        Target: (N,) or (N, d1, ...) int64 class indices.
+        Output: a scalar, or (N, d1, ...) with ``reduction='none'``.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> nn.NLLLoss()(dw.tensor([[-1.0, -2.0]]), dw.tensor([1])).item()
+    2.0
+    """
+
+    def __init__(self, weight: Any = None, ignore_index: int = -100,
+                 reduction: str = "mean") -> None:
+        super().__init__(weight, reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                          reduction=self.reduction)
+
+
+class MSELoss(_Loss):
+    """Mean squared error ``(input - target)^2``.
+
+    Shape: input and target the same shape (any); output a scalar, or that shape with
+    ``reduction='none'``.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> nn.MSELoss()(dw.tensor([1.0, 3.0]), dw.tensor([0.0, 0.0])).item()
+    5.0
+    """
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return F.mse_loss(input, target, reduction=self.reduction)
+
+
+class L1Loss(_Loss):
+    """Mean absolute error ``|input - target|``.
+
+    Shape: input and target the same shape (any); output a scalar, or that shape with
+    ``reduction='none'``.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> nn.L1Loss()(dw.tensor([1.0, -3.0]), dw.tensor([0.0, 0.0])).item()
+    2.0
+    """
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return F.l1_loss(input, target, reduction=self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    """Girshick (2015): ``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta``
+    (``d = input - target``): quadratic near 0, linear (robust to outliers) far away.
+
+    Shape: input and target the same shape (any); output a scalar, or that shape with
+    ``reduction='none'``.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> nn.SmoothL1Loss()(dw.tensor([0.5, 3.0]), dw.tensor([0.0, 0.0])).item()
+    1.3125
+    """
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class HuberLoss(_Loss):
+    """Huber (1964): ``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``
+    (SmoothL1Loss times ``delta``).
+
+    Shape: input and target the same shape (any); output a scalar, or that shape with
+    ``reduction='none'``.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> nn.HuberLoss(delta=2.0)(dw.tensor([3.0]), dw.tensor([0.0])).item()
+    4.0
+    """
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction)
+        self.delta = delta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+
+class BCELoss(_WeightedLoss):
+    """Binary cross-entropy of probabilities: ``-(t log p + (1 - t) log(1 - p))`` (logs clamped
+    at -100, as PyTorch). Prefer BCEWithLogitsLoss on raw scores: it is stabler.
+
+    Shape: input (probabilities in [0, 1]) and target the same shape (any); ``weight``
+    broadcasts to it; output a scalar, or that shape with ``reduction='none'``.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> round(nn.BCELoss()(dw.tensor([0.5]), dw.tensor([1.0])).item(), 4)  # log 2
+    0.6931
+    """
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return F.binary_cross_entropy(input, target, weight=self.weight,
+                                      reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_WeightedLoss):
+    """Sigmoid + binary cross-entropy in one stable op, on raw scores ``x``:
+    ``-(pos_weight t log sigmoid(x) + (1 - t) log(1 - sigmoid(x)))``.
+
+    ``pos_weight`` (C,): the weight of positive examples per class (> 1 raises recall).
+
+    Shape: input (logits) and target the same shape (any), e.g. (N, C); output a scalar, or that
+    shape with ``reduction='none'``.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> round(nn.BCEWithLogitsLoss()(dw.zeros(3), dw.ones(3)).item(), 4)  # log 2
+    0.6931
+    """
+
+    def __init__(self, weight: Any = None, reduction: str = "mean",
+                 pos_weight: Any = None) -> None:
+        super().__init__(weight, reduction)
+        self.register_buffer("pos_weight", None if pos_weight is None else as_tensor(pos_weight))
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        return F.binary_cross_entropy_with_logits(input, target, weight=self.weight,
+                                                  reduction=self.reduction,
+                                                  pos_weight=self.pos_weight)
