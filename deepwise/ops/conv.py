@@ -1,5 +1,368 @@
-"""(being written)"""
+"""Convolutions: conv1d, conv2d, conv_transpose2d (im2col + one GEMM, channels-last inside).
 
-__all__: list[str] = []
+The API is NCHW (PyTorch's), the arithmetic is channels-last (NHWC), the layout in which one
+kernel window is a run of contiguous memory:
+
+* forward: pad the input once into an NHWC buffer; take the ``sliding_window_view`` of every
+  kernel window, transpose it to (groups, N, Ho, Wo, kh, kw, C/groups) and copy it ONCE - the
+  im2col matrix (M = N*Ho*Wo rows, K = kh*kw*C/groups columns); then one GEMM per group (one in
+  all when groups == 1): ``out[M, O] = cols[M, K] @ W[K, O]``. The result is returned as an NCHW
+  view of NHWC memory, so the next conv/pool/relu reads it channels-last without a copy.
+* dL/dW = g^T @ cols (one GEMM); dL/db = g summed over N, H, W;
+* dL/dx: one small GEMM per kernel offset, ``g[M, O] @ W[i, j][O, C]``, added into a padded
+  buffer at that offset's strided window (a col2im without a scatter).
+
+``conv_transpose2d`` is the same two halves swapped: its forward is conv2d's input gradient
+(col2im), its input gradient is a conv2d forward (im2col) of the output gradient.
+
+Measured on the reference net (batch 128, 2 shared cores, NumPy 2.4 + OpenBLAS, noisy: +-20%)::
+
+    im2col + GEMM, forward       conv 1->32 on 28x28   conv 32->64 on 14x14
+    NCHW textbook (W @ cols)          7.3 ms               15.4 ms
+    NCHW input, cols (M, K)           3.8 ms               26.0 ms
+    NHWC, one window copy + matmul    3.4 ms               12.1 ms   <- kept (C >= 4)
+    NHWC, einsum(optimize=True)       3.6 ms               19.9 ms
+    NHWC, tensordot                   6.9 ms               22.1 ms
+    NHWC, one slice copy per offset   2.6 ms               11.9 ms   <- kept for C/groups < 4
+    input gradient (32->64): one GEMM + col2im adds 21-34 ms; one GEMM per offset 10.5-11.7 ms
+
+(at 32->64 the GEMM alone is ~7 ms of the forward; PyTorch/oneDNN: 13.3 ms and 6.1 ms.)
+
+Shapes: input (N, C_in, H, W); weight (C_out, C_in / groups, kH, kW); bias (C_out,);
+output (N, C_out, H_out, W_out) with H_out = (H + pad_top + pad_bottom - dilation*(kH-1) - 1)
+// stride + 1. conv1d is conv2d with H = kH = 1.
+
+>>> x, w = deepwise.randn(8, 3, 28, 28), deepwise.randn(16, 3, 5, 5)
+>>> conv2d(x, w, padding=2).shape
+(8, 16, 28, 28)
+"""
+
+# ruff: noqa: A002 - `input` is the argument name PyTorch uses
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..autograd import Function, ShapeError
+from ..tensor import Tensor
+
+__all__ = ["conv1d", "conv2d", "conv_transpose2d"]
 
 TENSOR_METHODS: tuple[str, ...] = ()
+
+_SLICE_COPY_BELOW = 4  # channels per group under which im2col copies one slice per offset
+
+
+def _tuple(v: Any, n: int, op: str, what: str) -> tuple[int, ...]:
+    """An int or a length-n sequence of ints as an n-tuple of non-negative ints."""
+    t = (v,) * n if isinstance(v, (int, np.integer)) else tuple(v)
+    if len(t) != n or not all(isinstance(a, (int, np.integer)) and a >= 0 for a in t):
+        raise ValueError(f"{op}: {what} must be an int or {n} non-negative ints, got {v!r}")
+    return tuple(int(a) for a in t)
+
+
+def _win(xp: np.ndarray, k: int, s: int, d: int, n: int, axis: int) -> tuple:
+    """Index of ``n`` strided windows' offset k along ``axis`` (a basic slice: a view)."""
+    idx = [slice(None)] * xp.ndim
+    idx[axis] = slice(k * d, k * d + s * (n - 1) + 1, s)
+    return tuple(idx)
+
+
+# ---- the two halves every convolution is made of (arrays are NHWC) ---------------------------
+
+
+def _im2col(xp: np.ndarray, groups: int, ksize: tuple, stride: tuple, dil: tuple,
+            out_hw: tuple) -> np.ndarray:
+    """Padded NHWC input (N, Hp, Wp, C) -> windows matrix (groups, N*Ho*Wo, kh*kw*C/groups)."""
+    n, _, _, c = xp.shape
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = ksize, stride, dil, out_hw
+    cg = c // groups
+    cols = np.empty((groups, n, ho, wo, kh, kw, cg), xp.dtype)
+    if cg < _SLICE_COPY_BELOW:  # few channels: one slice copy per kernel offset is faster
+        x5 = xp.reshape(xp.shape[:3] + (groups, cg)).transpose(3, 0, 1, 2, 4)
+        for i in range(kh):
+            for j in range(kw):
+                cols[:, :, :, :, i, j] = x5[_win(x5, i, sh, dh, ho, 2)][_win(x5, j, sw, dw, wo, 3)]
+    else:  # one copy of the transposed window view
+        win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(1, 2))
+        win = win[:, :sh * (ho - 1) + 1:sh, :sw * (wo - 1) + 1:sw, :, ::dh, ::dw]
+        win = win.reshape(n, ho, wo, groups, cg, kh, kw)
+        np.copyto(cols, win.transpose(3, 0, 1, 2, 5, 6, 4))
+    return cols.reshape(groups, n * ho * wo, kh * kw * cg)
+
+
+def _gemm_cols(cols: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(G, M, K) windows @ weight (G*A, B, kh, kw) -> (M, G*A): out[m, a] = sum_k cols * W."""
+    g, m, _ = cols.shape
+    a, b, kh, kw = w.shape
+    a //= g
+    wmat = w.reshape(g, a, b, kh, kw).transpose(0, 3, 4, 2, 1).reshape(g, kh * kw * b, a)
+    if g == 1:
+        return cols[0] @ wmat[0]
+    out = np.empty((m, g, a), np.result_type(cols, w))
+    np.matmul(cols, wmat, out=out.transpose(1, 0, 2))
+    return out.reshape(m, g * a)
+
+
+def _col2im(src: np.ndarray, w: np.ndarray, groups: int, full_hw: tuple, stride: tuple,
+            dil: tuple) -> np.ndarray:
+    """(N, Ho, Wo, G*A) NHWC values spread back through weight (G*A, B, kh, kw) onto their
+    windows: (N, Hp, Wp, G*B), one (M, A) @ (A, B) GEMM per kernel offset added in place."""
+    n, ho, wo, _ = src.shape
+    a, b, kh, kw = w.shape
+    a //= groups
+    m = n * ho * wo
+    s3 = np.ascontiguousarray(src).reshape(m, groups, a).transpose(1, 0, 2)  # (G, M, A)
+    wg = np.ascontiguousarray(w.reshape(groups, a, b, kh, kw).transpose(3, 4, 0, 1, 2))
+    full = np.zeros((n,) + tuple(full_hw) + (groups, b), np.result_type(src, w))
+    tmp = np.empty((m, groups, b), full.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            if groups == 1:
+                np.matmul(s3[0], wg[i, j, 0], out=tmp[:, 0])
+            else:
+                np.matmul(s3, wg[i, j], out=tmp.transpose(1, 0, 2))
+            view = full[_win(full, i, stride[0], dil[0], ho, 1)][_win(full, j, stride[1], dil[1],
+                                                                      wo, 2)]
+            view += tmp.reshape(n, ho, wo, groups, b)
+    return full.reshape(full.shape[:3] + (groups * b,))
+
+
+def _wgrad(src: np.ndarray, cols: np.ndarray, wshape: tuple) -> np.ndarray:
+    """dL/dW (G*A, B, kh, kw) = src^T (G, A, M) @ cols (G, M, kh*kw*B), one GEMM per group."""
+    g = cols.shape[0]
+    a, b, kh, kw = wshape
+    s3 = src.reshape(-1, g, a // g).transpose(1, 2, 0)
+    dw = np.matmul(s3, cols).reshape(g, a // g, kh, kw, b)
+    return dw.transpose(0, 1, 4, 2, 3).reshape(wshape)
+
+
+def _nhwc(x: np.ndarray, pads: tuple = (0, 0, 0, 0), size: tuple | None = None) -> np.ndarray:
+    """NCHW array -> NHWC (a view when unpadded), zero-padded (top, bottom, left, right)."""
+    xh = x.transpose(0, 2, 3, 1)
+    pt, pb, pl, pr = pads
+    if not any(pads) and size is None:
+        return xh
+    n, h, w, c = xh.shape
+    hp, wp = size if size is not None else (h + pt + pb, w + pl + pr)
+    xp = np.zeros((n, hp, wp, c), x.dtype)
+    xp[:, pt:pt + h, pl:pl + w] = xh
+    return xp
+
+
+# ---- conv2d ------------------------------------------------------------------------------
+
+
+class Conv2d(Function):
+    """y = x (*) W + b;  dL/dW = g^T @ im2col(x),  dL/dx = col2im(g @ W),  dL/db = sum g.
+
+    Input (N, C, H, W), weight (O, C/groups, kh, kw), bias (O,) or None -> (N, O, Ho, Wo).
+    """
+
+    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple,
+                pads: tuple, dilation: tuple, groups: int, out_hw: tuple,
+                shape4: tuple) -> np.ndarray:
+        self.shapes = (x.shape, w.shape)  # conv1d / unbatched inputs are computed as 4-D
+        x, w = x.reshape(shape4[0]), w.reshape(shape4[1])
+        self.xshape, self.w, self.geom = x.shape, w, (stride, pads, dilation, groups, out_hw)
+        xp = _nhwc(x, pads)
+        self.hp_wp = xp.shape[1:3]
+        self.cols = _im2col(xp, groups, w.shape[2:], stride, dilation, out_hw)
+        out = _gemm_cols(self.cols, w)
+        if b is not None:
+            out += b
+        out = out.reshape((x.shape[0],) + out_hw + (w.shape[0],)).transpose(0, 3, 1, 2)
+        return out.reshape(shape4[2])
+
+    def backward(self, g: np.ndarray) -> tuple:
+        nx, nw, nb = self.needs_input_grad
+        stride, pads, dilation, groups, out_hw = self.geom
+        gh = g.reshape(self.xshape[:1] + (self.w.shape[0],) + out_hw).transpose(0, 2, 3, 1)
+        dx = dw = db = None
+        if nx:
+            full = _col2im(gh, self.w, groups, self.hp_wp, stride, dilation)
+            h, w_ = self.xshape[2:]
+            dx = full[:, pads[0]:pads[0] + h, pads[2]:pads[2] + w_].transpose(0, 3, 1, 2)
+            dx = dx.reshape(self.shapes[0])
+        if nw:
+            dw = _wgrad(np.ascontiguousarray(gh), self.cols, self.w.shape).reshape(self.shapes[1])
+        if nb:
+            db = gh.sum(axis=(0, 1, 2))
+        return dx, dw, db
+
+
+def _conv_args(op: str, xs: tuple, w: Any, b: Any, stride: Any, padding: Any, dilation: Any,
+               groups: int, nd: int) -> tuple:
+    """Check shapes and normalise the hyper-parameters of a conv; returns (stride, pads (t, b, l,
+    r), dilation, output (Ho, Wo)) for the 2-D form."""
+    ws = tuple(w.shape)
+    dims = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
+    if len(xs) != nd + 2:
+        raise ShapeError(f"{op}: expected input {dims} or {'(C, L)' if nd == 1 else '(C, H, W)'}"
+                         f", got {xs[1:] if len(xs) == nd + 1 else xs}")
+    if len(ws) != nd + 2:
+        raise ShapeError(f"{op}: expected weight of {nd + 2} dims (C_out, C_in/groups, "
+                         f"{'k' if nd == 1 else 'kH, kW'}), got {ws}")
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    if ws[0] % groups:
+        raise ShapeError(f"{op}: groups {groups} must divide the weight's out_channels, got "
+                         f"weight {ws}")
+    if xs[1] != ws[1] * groups:
+        raise ShapeError(f"{op}: expected input with {ws[1] * groups} channels (weight {ws}, "
+                         f"groups {groups}), got input {xs}")
+    if b is not None and tuple(b.shape) != (ws[0],):
+        raise ShapeError(f"{op}: expected bias ({ws[0]},) for weight {ws}, got {tuple(b.shape)}")
+    st = _tuple(stride, nd, op, "stride")
+    dil = _tuple(dilation, nd, op, "dilation")
+    if min(st) < 1 or min(dil) < 1:
+        raise ValueError(f"{op}: stride and dilation must be >= 1, got {st} and {dil}")
+    k = ws[2:]
+    if isinstance(padding, str):
+        if padding == "valid":
+            pairs = [(0, 0)] * nd
+        elif padding == "same":
+            if max(st) > 1:
+                raise ValueError(f"{op}: padding='same' is not supported for strided "
+                                 f"convolutions (stride {st})")
+            tot = [d * (kk - 1) for d, kk in zip(dil, k)]
+            pairs = [(t // 2, t - t // 2) for t in tot]
+        else:
+            raise ValueError(f"{op}: padding must be an int, a tuple, 'same' or 'valid', got "
+                             f"{padding!r}")
+    else:
+        pairs = [(p, p) for p in _tuple(padding, nd, op, "padding")]
+    out = []
+    for size, kk, s, d, (lo, hi) in zip(xs[2:], k, st, dil, pairs):
+        span = d * (kk - 1) + 1
+        if size + lo + hi < span:
+            raise ShapeError(f"{op}: input {xs} padded by {tuple(p[0] for p in pairs)} is smaller "
+                             f"than the kernel {tuple(k)} (dilation {dil}): each spatial size + "
+                             "2*padding must be >= dilation*(kernel-1)+1")
+        out.append((size + lo + hi - span) // s + 1)
+    if nd == 1:
+        return (1,) + st, (0, 0) + pairs[0], (1,) + dil, (1, out[0])
+    return st, pairs[0] + pairs[1], dil, tuple(out)
+
+
+def _unbatched(x: Any, nd: int) -> tuple:
+    """PyTorch accepts one sample without the batch axis: (C, H, W) is taken as (1, C, H, W)."""
+    return (1,) + tuple(x.shape) if x.ndim == nd + 1 else tuple(x.shape)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
+           padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+    """2-D convolution (cross-correlation, as in PyTorch) over an NCHW batch.
+
+    input (N, C_in, H, W) or (C_in, H, W); weight (C_out, C_in/groups, kH, kW); bias (C_out,).
+    padding: int, (pH, pW), 'valid' (0) or 'same' (stride 1; an odd total puts the extra row
+    and column at the bottom/right, as PyTorch). groups == C_in is a depthwise convolution.
+    """
+    xs = _unbatched(input, 2)
+    st, pads, dil, out_hw = _conv_args("conv2d", xs, weight, bias, stride, padding, dilation,
+                                       groups, 2)
+    ys = (xs[0], weight.shape[0]) + out_hw
+    return Conv2d.apply(input, weight, bias, stride=st, pads=pads, dilation=dil,
+                        groups=int(groups), out_hw=out_hw,
+                        shape4=(xs, tuple(weight.shape), ys[input.ndim == 3:]))
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
+           padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+    """1-D convolution: input (N, C_in, L) or (C_in, L), weight (C_out, C_in/groups, k) ->
+    (N, C_out, L_out). Computed as conv2d on (N, C_in, 1, L)."""
+    xs = _unbatched(input, 1)
+    st, pads, dil, out_hw = _conv_args("conv1d", xs, weight, bias, stride, padding, dilation,
+                                       groups, 1)
+    ws = tuple(weight.shape)
+    ys = (xs[0], ws[0], out_hw[1])
+    return Conv2d.apply(input, weight, bias, stride=st, pads=pads, dilation=dil,
+                        groups=int(groups), out_hw=out_hw,
+                        shape4=(xs[:2] + (1,) + xs[2:], ws[:2] + (1,) + ws[2:],
+                                ys[input.ndim == 2:]))
+
+
+# ---- conv_transpose2d ----------------------------------------------------------------------
+
+
+class ConvTranspose2d(Function):
+    """y = col2im(x @ W) + b (conv2d's input gradient);  dL/dx = im2col(g) @ W^T,
+    dL/dW = x^T @ im2col(g),  dL/db = sum g.
+
+    Input (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw), bias (C_out,) -> (N, C_out,
+    (H-1)*stride - 2*padding + dilation*(kh-1) + output_padding + 1, ...).
+    """
+
+    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple,
+                padding: tuple, dilation: tuple, groups: int, full_hw: tuple,
+                out_hw: tuple) -> np.ndarray:
+        self.unbatched = x.ndim == 3
+        x = x[None] if self.unbatched else x
+        self.x, self.w, self.geom = x, w, (stride, padding, dilation, groups, full_hw)
+        full = _col2im(x.transpose(0, 2, 3, 1), w, groups, full_hw, stride, dilation)
+        (ph, pw), (ho, wo) = padding, out_hw
+        out = full[:, ph:ph + ho, pw:pw + wo]
+        if b is not None:
+            out += b
+        out = out.transpose(0, 3, 1, 2)
+        return out[0] if self.unbatched else out
+
+    def backward(self, g: np.ndarray) -> tuple:
+        nx, nw, nb = self.needs_input_grad
+        stride, (ph, pw), dilation, groups, full_hw = self.geom
+        x, w = self.x, self.w
+        g = g[None] if self.unbatched else g
+        gfull = _nhwc(g, (ph, 0, pw, 0), size=full_hw)
+        cols = _im2col(gfull, groups, w.shape[2:], stride, dilation, x.shape[2:])
+        dx = dw = db = None
+        if nx:
+            dx = _gemm_cols(cols, w).reshape(x.shape[:1] + x.shape[2:] + x.shape[1:2])
+            dx = dx.transpose(0, 3, 1, 2)
+            dx = dx[0] if self.unbatched else dx
+        if nw:
+            dw = _wgrad(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), cols, w.shape)
+        if nb:
+            db = g.sum(axis=(0, 2, 3))
+        return dx, dw, db
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
+                     stride: Any = 1, padding: Any = 0, output_padding: Any = 0,
+                     groups: int = 1, dilation: Any = 1) -> Tensor:
+    """Transposed 2-D convolution ("deconvolution"), the gradient of conv2d w.r.t. its input.
+
+    input (N, C_in, H, W) or (C_in, H, W); weight (C_in, C_out/groups, kH, kW); bias (C_out,).
+    H_out = (H - 1)*stride - 2*padding + dilation*(kH - 1) + output_padding + 1.
+    """
+    op = "conv_transpose2d"
+    xs, ws = _unbatched(input, 2), tuple(weight.shape)
+    if len(xs) != 4 or len(ws) != 4:
+        raise ShapeError(f"{op}: expected input (N, C_in, H, W) and weight (C_in, C_out/groups, "
+                         f"kH, kW), got input {tuple(input.shape)} and weight {ws}")
+    if not isinstance(groups, (int, np.integer)) or groups < 1 or ws[0] % groups:
+        raise ShapeError(f"{op}: groups {groups!r} must be a positive divisor of the weight's "
+                         f"in_channels, got weight {ws}")
+    if xs[1] != ws[0]:
+        raise ShapeError(f"{op}: expected input with {ws[0]} channels (weight {ws}, groups "
+                         f"{groups}), got input {xs}")
+    if bias is not None and tuple(bias.shape) != (ws[1] * groups,):
+        raise ShapeError(f"{op}: expected bias ({ws[1] * groups},) for weight {ws}, got "
+                         f"{tuple(bias.shape)}")
+    st, pad, opad, dil = (_tuple(v, 2, op, n) for v, n in (
+        (stride, "stride"), (padding, "padding"), (output_padding, "output_padding"),
+        (dilation, "dilation")))
+    if min(st) < 1 or min(dil) < 1:
+        raise ValueError(f"{op}: stride and dilation must be >= 1, got {st} and {dil}")
+    if any(o >= s and o >= d for o, s, d in zip(opad, st, dil)):
+        raise ValueError(f"{op}: output_padding {opad} must be smaller than either stride {st} "
+                         f"or dilation {dil}")
+    full = tuple((h - 1) * s + d * (k - 1) + 1 + o
+                 for h, s, d, k, o in zip(xs[2:], st, dil, ws[2:], opad))
+    out = tuple(f - 2 * p for f, p in zip(full, pad))
+    if min(out) < 1:
+        raise ShapeError(f"{op}: padding {pad} leaves no output for input {xs} and weight {ws} "
+                         f"(output size {out})")
+    return ConvTranspose2d.apply(input, weight, bias, stride=st, padding=pad, dilation=dil,
+                                 groups=int(groups), full_hw=full, out_hw=out)

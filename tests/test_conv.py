@@ -1,0 +1,134 @@
+"""conv1d, conv2d, conv_transpose2d: float64 gradient checks and PyTorch parity on odd shapes."""
+
+import numpy as np
+import pytest
+from helpers import check_op, rand
+
+import deepwise as dw
+from deepwise.autograd import ShapeError
+
+try:
+    import torch.nn.functional as F
+except ImportError:
+    F = None
+
+
+@pytest.mark.parametrize("cin,cout,groups,kernel,stride,padding,dilation,hw", [
+    (3, 4, 1, (3, 2), 2, 1, 1, (7, 6)),          # non-square kernel, stride 2 + padding
+    (2, 3, 1, (2, 3), (1, 2), (2, 0), 2, (8, 9)),  # dilation 2, per-axis stride/padding
+    (4, 6, 2, 3, 1, 1, 1, (5, 4)),               # groups 2 (4 channels: one window copy)
+    (3, 6, 3, (3, 3), 2, 1, (2, 1), (7, 7)),     # depthwise, channel multiplier 2
+    (8, 5, 1, 3, 1, 0, 1, (4, 5)),               # 8 channels: the one-copy im2col path
+    (8, 4, 2, (2, 3), 2, (1, 0), (2, 1), (6, 7)),  # the one-copy path with groups
+])
+def test_conv2d(cin, cout, groups, kernel, stride, padding, dilation, hw):
+    k = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x, w, b = rand(2, cin, *hw), rand(cout, cin // groups, *k, seed=1), rand(cout, seed=2)
+    args = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    check_op(lambda x, w, b: dw.conv2d(x, w, b, **args), [x, w, b],
+             lambda x, w, b: F.conv2d(x, w, b, **args))
+
+
+@pytest.mark.filterwarnings("ignore:Using padding=.same.")
+@pytest.mark.parametrize("kernel,dilation", [((4, 2), 1), ((3, 4), 2), ((1, 5), (1, 2))])
+def test_conv2d_same_padding_even_kernels_batch1(kernel, dilation):
+    x, w = rand(1, 3, 6, 7), rand(2, 3, *kernel, seed=1)
+    check_op(lambda x, w: dw.conv2d(x, w, padding="same", dilation=dilation), [x, w],
+             lambda x, w: F.conv2d(x, w, padding="same", dilation=dilation))
+    y = dw.conv2d(dw.tensor(x), dw.tensor(w), padding="same", dilation=dilation)
+    assert y.shape == (1, 2, 6, 7)
+
+
+def test_conv2d_valid_no_bias_noncontiguous():
+    x = rand(5, 6, 2, 2).transpose(3, 2, 1, 0)    # (2, 2, 6, 5), a transposed view
+    w = rand(3, 3, 2, 4, seed=1).transpose(3, 2, 1, 0)  # (4, 2, 3, 3)
+    check_op(lambda x, w: dw.conv2d(x, w, padding="valid"), [x, w],
+             lambda x, w: F.conv2d(x, w, padding="valid"))
+
+
+def test_conv2d_unbatched_and_channels_last_chain():
+    """(C, H, W) input; a conv2d output (NHWC memory) fed to another conv2d."""
+    x, w1, w2 = rand(3, 6, 5), rand(4, 3, 3, 3, seed=1), rand(2, 4, 2, 2, seed=2)
+    check_op(lambda x, a, b: dw.conv2d(dw.conv2d(x, a, padding=1), b, stride=2), [x, w1, w2],
+             lambda x, a, b: F.conv2d(F.conv2d(x, a, padding=1), b, stride=2))
+
+
+def test_conv2d_float32_parity_larger():
+    """The sizes of the reference net's second layer, shrunk: values and grads vs PyTorch."""
+    x, w, b = rand(4, 32, 14, 14), rand(64, 32, 3, 3, seed=1) * 0.1, rand(64, seed=2)
+    check_op(lambda x, w, b: dw.conv2d(x, w, b, padding=1), [x, w, b],
+             lambda x, w, b: F.conv2d(x, w, b, padding=1), check_grad=False, rtol=1e-4,
+             atol=1e-4)
+
+
+def test_conv2d_only_the_needed_gradients():
+    x = dw.tensor(rand(2, 3, 5, 5).astype(np.float32))
+    w = dw.tensor(rand(4, 3, 3, 3, seed=1).astype(np.float32), requires_grad=True)
+    dw.conv2d(x, w).sum().backward()
+    assert x.grad is None and w.grad is not None and w.grad.shape == (4, 3, 3, 3)
+
+
+@pytest.mark.parametrize("stride,padding,dilation,groups,n", [
+    (1, 0, 1, 1, 2), (2, 1, 1, 1, 1), (1, 2, 2, 2, 2), (3, 1, 1, 4, 1)])
+def test_conv1d(stride, padding, dilation, groups, n):
+    x, w, b = rand(n, 4, 11), rand(8, 4 // groups, 3, seed=1), rand(8, seed=2)
+    args = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    check_op(lambda x, w, b: dw.conv1d(x, w, b, **args), [x, w, b],
+             lambda x, w, b: F.conv1d(x, w, b, **args))
+
+
+def test_conv1d_same_and_unbatched():
+    x, w = rand(3, 9), rand(2, 3, 4, seed=1)
+    check_op(lambda x, w: dw.conv1d(x, w, padding="same"), [x, w],
+             lambda x, w: F.conv1d(x, w, padding="same"))
+
+
+@pytest.mark.parametrize("cin,cout,groups,kernel,stride,padding,out_pad,dilation,hw", [
+    (3, 2, 1, 3, 2, 1, 1, 1, (4, 3)),              # the decoder's up-sampling step
+    (4, 6, 2, (2, 3), (2, 3), (0, 1), (1, 2), 1, (3, 4)),
+    (2, 3, 1, 3, 1, 0, 0, 2, (3, 3)),              # dilation 2
+    (2, 2, 1, (3, 2), 2, 0, (0, 1), 1, (1, 5)),    # a 1-row input, batch of 1 below
+    (4, 8, 2, 2, 2, 1, 0, (1, 2), (3, 3)),         # 4 out channels per group: one-copy im2col
+])
+def test_conv_transpose2d(cin, cout, groups, kernel, stride, padding, out_pad, dilation, hw):
+    k = (kernel, kernel) if isinstance(kernel, int) else kernel
+    n = 1 if hw[0] == 1 else 2
+    x, w, b = rand(n, cin, *hw), rand(cin, cout // groups, *k, seed=1), rand(cout, seed=2)
+    args = dict(stride=stride, padding=padding, output_padding=out_pad, groups=groups,
+                dilation=dilation)
+    check_op(lambda x, w, b: dw.conv_transpose2d(x, w, b, **args), [x, w, b],
+             lambda x, w, b: F.conv_transpose2d(x, w, b, **args))
+
+
+def test_conv_transpose2d_unbatched_noncontiguous():
+    x = rand(4, 5, 3).transpose(2, 1, 0)  # (3, 5, 4)
+    w = rand(3, 2, 2, 2, seed=1)
+    check_op(lambda x, w: dw.conv_transpose2d(x, w, stride=2), [x, w],
+             lambda x, w: F.conv_transpose2d(x, w, stride=2))
+
+
+def _t(*shape):
+    return dw.zeros(*shape)
+
+
+def test_conv_errors_name_op_and_shapes():
+    with pytest.raises(ShapeError, match=r"conv2d: expected input with 3 channels \(weight "
+                       r"\(16, 3, 5, 5\), groups 1\), got input \(8, 1, 28, 28\)"):
+        dw.conv2d(_t(8, 1, 28, 28), _t(16, 3, 5, 5))
+    with pytest.raises(ShapeError, match=r"conv2d: input \(1, 3, 2, 2\).*smaller than the "
+                       r"kernel \(3, 3\)"):
+        dw.conv2d(_t(1, 3, 2, 2), _t(4, 3, 3, 3))
+    with pytest.raises(ShapeError, match="conv2d: groups 3 must divide"):
+        dw.conv2d(_t(1, 6, 5, 5), _t(4, 2, 3, 3), groups=3)
+    with pytest.raises(ShapeError, match=r"conv2d: expected bias \(4,\)"):
+        dw.conv2d(_t(1, 3, 5, 5), _t(4, 3, 3, 3), _t(3))
+    with pytest.raises(ShapeError, match=r"conv2d: expected input \(N, C, H, W\)"):
+        dw.conv2d(_t(5, 5), _t(4, 3, 3, 3))
+    with pytest.raises(ValueError, match="padding='same' is not supported for strided"):
+        dw.conv2d(_t(1, 3, 5, 5), _t(4, 3, 3, 3), stride=2, padding="same")
+    with pytest.raises(ShapeError, match=r"conv1d: expected input with 4 channels"):
+        dw.conv1d(_t(2, 3, 9), _t(6, 2, 3), groups=2)
+    with pytest.raises(ValueError, match="output_padding .* must be smaller"):
+        dw.conv_transpose2d(_t(1, 3, 4, 4), _t(3, 2, 3, 3), stride=2, output_padding=2)
+    with pytest.raises(ShapeError, match=r"conv_transpose2d: expected input with 3 channels"):
+        dw.conv_transpose2d(_t(1, 2, 4, 4), _t(3, 2, 3, 3))
