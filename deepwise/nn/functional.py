@@ -1,0 +1,31 @@
+"""deepwise.nn.functional: the function face of the ops, under PyTorch's ``torch.nn.functional``
+names, so ``import deepwise.nn.functional as F`` ports a script unchanged.
+
+Every name here is an op from ``deepwise.ops`` (activations, losses, convolution, pooling,
+normalisation, ``linear``, ``pad``); each op's forward and backward sit side by side in its
+ops/ file.
+
+>>> import deepwise as dw
+>>> import deepwise.nn.functional as F
+>>> F.cross_entropy(dw.tensor([[2.0, 0.0, 0.0]]), dw.tensor([0]))
+tensor(0.2395)
+"""
+
+from __future__ import annotations
+
+from ..ops.activation import *  # noqa: F403
+from ..ops.activation import __all__ as _activation_all
+from ..ops.conv import *  # noqa: F403
+from ..ops.conv import __all__ as _conv_all
+from ..ops.linalg import linear
+from ..ops.loss import *  # noqa: F403
+from ..ops.loss import __all__ as _loss_all
+from ..ops.norm import *  # noqa: F403
+from ..ops.norm import __all__ as _norm_all
+from ..ops.pool import *  # noqa: F403
+from ..ops.pool import __all__ as _pool_all
+from ..ops.shape import pad
+
+# (the modules' __all__ are imported by name: ``deepwise.ops.norm`` as an attribute is the
+# reduction ``norm``, which the package's star import puts over the submodule)
+__all__ = [*_activation_all, *_loss_all, *_conv_all, *_pool_all, *_norm_all, "linear", "pad"]
