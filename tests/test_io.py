@@ -156,3 +156,86 @@ def test_foreign_safetensors_file_loads_as_tensors(tmp_path):
     st_numpy.save_file({"x": np.arange(4, dtype=np.int32)}, path)
     back = io.load(path)
     assert isinstance(back["x"], dw.Tensor) and back["x"].dtype == np.int32
+
+
+# --------------------------------------------------------------------------------------------
+# checkpoints of real models and optimizers
+
+
+def _net(hidden=8, extra=False):
+    from deepwise import nn
+
+    layers = [nn.Linear(4, hidden), nn.ReLU(), nn.Linear(hidden, 3)]
+    if extra:
+        layers += [nn.ReLU(), nn.Linear(3, 2)]
+    return nn.Sequential(*layers)
+
+
+def _train_steps(model, opt, steps, seed=0):
+    from deepwise.nn import functional as F
+
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        x = dw.tensor(rng.normal(size=(16, 4)).astype(np.float32))
+        y = dw.tensor(rng.integers(0, 3, size=16))
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+
+def test_checkpoint_round_trip_restores_model_and_optimizer(tmp_path):
+    from deepwise import optim
+
+    model = _net()
+    opt = optim.Adam(model.parameters(), lr=0.01, betas=(0.8, 0.99))
+    _train_steps(model, opt, 3)
+    path = tmp_path / "ckpt.safetensors"
+    io.save_checkpoint(path, model, opt, epoch=3, history={"loss": [0.9, 0.7, 0.6]}, note="hi")
+
+    dw.manual_seed(99)
+    model2 = _net()
+    opt2 = optim.Adam(model2.parameters(), lr=0.5)
+    ck = io.load_checkpoint(path, model2, opt2)
+    assert ck["epoch"] == 3 and ck["history"] == {"loss": [0.9, 0.7, 0.6]} and ck["note"] == "hi"
+    for (k, a), b in zip(model.state_dict().items(), model2.state_dict().values()):
+        np.testing.assert_array_equal(a, b, err_msg=k)
+    assert opt2.param_groups[0]["lr"] == 0.01 and opt2.param_groups[0]["betas"] == (0.8, 0.99)
+    # the restored optimizer continues exactly as the original does
+    _train_steps(model, opt, 2, seed=1)
+    _train_steps(model2, opt2, 2, seed=1)
+    for (k, a), b in zip(model.state_dict().items(), model2.state_dict().values()):
+        np.testing.assert_array_equal(a, b, err_msg=k)
+    # a bare state dict file is accepted by load_checkpoint for the model
+    io.save(model.state_dict(), tmp_path / "sd.safetensors")
+    model3 = _net()
+    io.load_checkpoint(tmp_path / "sd.safetensors", model3)
+    np.testing.assert_array_equal(model3.state_dict()["2.bias"], model.state_dict()["2.bias"])
+
+
+def test_checkpoint_of_another_architecture_lists_the_keys(tmp_path):
+    from deepwise import optim
+
+    small = tmp_path / "small.safetensors"
+    io.save_checkpoint(small, _net(8), optim.SGD(_net(8).parameters(), lr=0.1))
+    big = _net(16, extra=True)
+    before = {k: v.copy() for k, v in big.state_dict().items()}
+    with pytest.raises(io.CheckpointError) as err:
+        io.load_checkpoint(small, big)
+    msg = str(err.value)
+    assert "small.safetensors" in msg and "Sequential" in msg
+    assert "missing keys" in msg and "4.weight, 4.bias" in msg
+    assert "0.weight: checkpoint (8, 4) vs model (16, 4)" in msg
+    assert "2.weight: checkpoint (3, 8) vs model (3, 16)" in msg
+    for k, v in big.state_dict().items():  # nothing was changed
+        np.testing.assert_array_equal(v, before[k])
+    io.save_checkpoint(tmp_path / "big.safetensors", big)
+    with pytest.raises(io.CheckpointError, match=r"unexpected keys.*4\.weight, 4\.bias"):
+        io.load_checkpoint(tmp_path / "big.safetensors", _net(16))
+    # strict=False tolerates unknown keys, never wrong shapes
+    io.load_checkpoint(tmp_path / "big.safetensors", _net(16), strict=False)
+    # an optimizer over other parameters, or a checkpoint without optimizer state
+    model = _net(8)
+    with pytest.raises(io.CheckpointError, match="optimizer state does not fit"):
+        io.load_checkpoint(small, model, optim.SGD(list(model.parameters())[:2], lr=0.1))
+    with pytest.raises(io.CheckpointError, match="no optimizer state"):
+        io.load_checkpoint(tmp_path / "big.safetensors", big, optim.SGD(big.parameters(), lr=1))

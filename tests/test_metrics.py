@@ -53,6 +53,9 @@ def test_accuracy_binary_threshold_and_errors():
 def test_accuracy_one_hot_targets():
     onehot = np.eye(3)[Y] * 0.9 + 0.1 / 3  # label-smoothed one-hot: class probabilities
     assert M.accuracy(logits_for(P), onehot) == pytest.approx(5 / 8)
+    assert M.accuracy(logits_for(P), np.eye(3, dtype=np.float32)[Y]) == pytest.approx(5 / 8)
+    with pytest.raises(ValueError, match="threshold"):  # multi-label 0/1 targets: say how
+        M.accuracy(logits_for(P), np.ones((8, 3), np.float32))
 
 
 def test_top_k_accuracy_against_sorting_reference():

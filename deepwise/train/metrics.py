@@ -12,8 +12,8 @@ What ``output`` may be - the same rules everywhere:
 * predicted labels of the target's shape (integers);
 * binary scores of the target's shape (or ``(N, 1)``): pass ``threshold`` (0.5 for
   probabilities, 0.0 for logits); the prediction is ``output > threshold``;
-* with ``target`` of ``output``'s shape holding floats (one-hot or class probabilities) and no
-  threshold, both are arg-maxed over dim 1.
+* with ``target`` of ``output``'s shape holding floats that sum to 1 over dim 1 (one-hot or
+  class probabilities, as ``cross_entropy`` accepts) and no threshold, both are arg-maxed.
 
 The metric-object protocol (what ``fit`` and ``evaluate`` call), kept small on purpose::
 
@@ -85,8 +85,8 @@ def _predictions(output: Any, target: Any, threshold: float | None = None,
         raise ShapeError(f"{op}: expected output (N, C, ...) with target (N, ...), or output of "
                          f"the target's shape; got output {out.shape}, target {tgt.shape}")
     if tgt.dtype.kind == "f" and out.ndim >= 2 and out.dtype.kind == "f" and \
-            not np.all(tgt == np.round(tgt)):
-        return out.argmax(axis=1), tgt.argmax(axis=1)  # class-probability targets
+            np.allclose(tgt.sum(axis=1), 1.0, atol=1e-5):
+        return out.argmax(axis=1), tgt.argmax(axis=1)  # one-hot / class-probability targets
     return _as_labels(out, "output", op), _as_labels(tgt, "target", op)
 
 
