@@ -1,0 +1,23 @@
+"""Reference models for each application, and ``build(config)`` to rebuild one from the config
+stored in its checkpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .mlp import MLP
+
+_REGISTRY: dict[str, Any] = {"mlp": MLP}
+
+
+def build(config: dict) -> Any:
+    """The model named by ``config["model"]``, built with the config's other entries that its
+    constructor takes (so a checkpoint's config rebuilds the same architecture)."""
+    import inspect
+
+    name = config.get("model")
+    if name not in _REGISTRY:
+        raise ValueError(f"models.build: unknown model {name!r}; known: {sorted(_REGISTRY)}")
+    cls = _REGISTRY[name]
+    params = inspect.signature(cls.__init__).parameters
+    return cls(**{k: v for k, v in config.items() if k in params and k != "self"})
