@@ -8,7 +8,7 @@
 ((64, 1, 8, 8), dtype('int64'))
 """
 
-from . import datasets, transforms
+from . import datasets, text, transforms
 from .dataloader import DataLoader, default_collate
 from .dataset import (
     ConcatDataset,
@@ -22,4 +22,4 @@ from .dataset import (
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
            "ImageClassificationDataset", "supports_batch_indexing", "DataLoader",
-           "default_collate", "datasets", "transforms"]
+           "default_collate", "datasets", "text", "transforms"]
