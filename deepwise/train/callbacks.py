@@ -32,7 +32,8 @@ from ..optim import lr_scheduler as _lrs
 from ..tensor import Tensor
 
 __all__ = ["Callback", "CallbackList", "EarlyStopping", "ModelCheckpoint", "ProgressBar",
-           "CSVLogger", "TerminateOnNaN", "LRScheduler", "LambdaCallback", "format_logs"]
+           "CSVLogger", "TerminateOnNaN", "LRScheduler", "LambdaCallback", "MonitorError",
+           "format_logs"]
 
 Logs = dict[str, Any]
 
@@ -127,12 +128,19 @@ def _resolve_mode(monitor: str, mode: str, who: str) -> str:
     return "max" if base in _MAX_NAMES or base.endswith("accuracy") else "min"
 
 
+class MonitorError(KeyError):
+    """A callback monitors a value that the epoch logs do not have (a KeyError, printed plainly)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def _monitored(logs: Logs | None, monitor: str, who: str) -> float:
     logs = logs or {}
     if monitor not in logs:
         hint = " (pass val_data to fit, or monitor='loss')" if monitor.startswith("val_") else ""
-        raise KeyError(f"{who}: the monitored value {monitor!r} is not in the epoch logs "
-                       f"(they have {list(logs)}){hint}")
+        raise MonitorError(f"{who}: the monitored value {monitor!r} is not in the epoch logs "
+                           f"(they have {list(logs)}){hint}")
     return float(logs[monitor])
 
 

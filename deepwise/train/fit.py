@@ -253,13 +253,14 @@ def fit(model: Any, train_data: Any, *, val_data: Any = None, loss: Any, optimiz
     if len({id(cb.lr_scheduler) for cb in sched_cbs}) < len(sched_cbs):
         raise ValueError("fit: the same lr scheduler is given twice (scheduler= and an "
                          "LRScheduler callback); it would be stepped twice")
+    # History first (a checkpoint saved at epoch end then holds this epoch), then progress,
+    # then the scheduler (stepped before a checkpoint records its state), then the user's
     history = next((cb for cb in user if isinstance(cb, History)), None) or History()
-    extra = [history] if history not in user else []
+    ordered = [history]
     if verbose and not any(isinstance(cb, ProgressBar) for cb in user):
-        extra.append(ProgressBar())
-    if scheduler is not None:
-        extra.append(scheduler)
-    cbs = CallbackList(extra + user)
+        ordered.append(ProgressBar())
+    ordered += sched_cbs
+    cbs = CallbackList(ordered + [cb for cb in user if cb is not history and cb not in sched_cbs])
     steps = len(train_data) if hasattr(train_data, "__len__") else None
     cbs.bind(model=model, optimizer=optimizer,
              scheduler=sched_cbs[0].lr_scheduler if sched_cbs else None, history=history,
