@@ -1,0 +1,156 @@
+"""Pooling and interpolate: float64 gradient checks and PyTorch parity (values, gradients and
+return_indices) on odd, non-square shapes."""
+
+import numpy as np
+import pytest
+from helpers import check_op, rand
+
+import deepwise as dw
+from deepwise.autograd import ShapeError
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:
+    torch = F = None
+
+MAX_CASES = [
+    dict(kernel_size=2),                                          # stride == kernel, 7x9 floor
+    dict(kernel_size=(3, 2), stride=2, padding=1),
+    dict(kernel_size=3, stride=2, ceil_mode=True),
+    dict(kernel_size=3, stride=1, padding=1, dilation=2),
+    dict(kernel_size=(2, 3), stride=(3, 2), padding=1, ceil_mode=True),
+    dict(kernel_size=(3, 1), stride=(1, 2)),
+    dict(kernel_size=(2, 3)),                      # big tiles: argmax over tile copies
+]
+
+
+@pytest.mark.parametrize("kw", MAX_CASES)
+def test_max_pool2d_with_indices(kw):
+    x = rand(2, 3, 7, 9)
+    check_op(lambda x: dw.max_pool2d(x, **kw, return_indices=True), [x],
+             lambda x: F.max_pool2d(x, **kw, return_indices=True))
+
+
+def test_max_pool2d_batch1_noncontiguous_unbatched():
+    x = rand(8, 6, 2, 1).transpose(3, 2, 1, 0)  # (1, 2, 6, 8), a transposed view
+    check_op(lambda x: dw.max_pool2d(x, 2, 1), [x], lambda x: F.max_pool2d(x, 2, 1))
+    check_op(lambda x: dw.max_pool2d(x, 3, 2, 1), [rand(2, 5, 6)],
+             lambda x: F.max_pool2d(x, 3, 2, 1))
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1),
+                                dict(kernel_size=3)])
+def test_max_pool2d_ties_take_the_first_max(kw):
+    """After a ReLU many windows hold equal values: the gradient goes to the first (row-major)
+    one only, as PyTorch's argmax; gradients and indices equal PyTorch's."""
+    x = np.maximum(np.round(rand(2, 3, 6, 8) * 2), 0)
+    check_op(lambda x: dw.max_pool2d(x, **kw, return_indices=True), [x],
+             lambda x: F.max_pool2d(x, **kw, return_indices=True), check_grad=False)
+
+
+def test_max_pool2d_after_conv_channels_last():
+    """conv2d returns NCHW views of NHWC memory; pooling them gives the same answers."""
+    x, w = rand(2, 3, 8, 7), rand(5, 3, 3, 3, seed=1)
+    check_op(lambda x, w: dw.max_pool2d(dw.conv2d(x, w, padding=1), 2, ceil_mode=True), [x, w],
+             lambda x, w: F.max_pool2d(F.conv2d(x, w, padding=1), 2, ceil_mode=True))
+
+
+@pytest.mark.parametrize("args", [(3, 2, 1, 1, False), (2, None, 0, 2, True), (4, 3, 2, 1, True)])
+def test_max_pool1d(args):
+    k, s, p, d, ceil = args
+    check_op(lambda x: dw.max_pool1d(x, k, s, p, d, ceil, return_indices=True), [rand(2, 3, 11)],
+             lambda x: F.max_pool1d(x, k, s, p, d, ceil, return_indices=True))
+    check_op(lambda x: dw.max_pool1d(x, k, s, p, d, ceil), [rand(3, 10)],
+             lambda x: F.max_pool1d(x, k, s, p, d, ceil))
+
+
+@pytest.mark.parametrize("include_pad", [True, False])
+@pytest.mark.parametrize("kw", [
+    dict(kernel_size=2), dict(kernel_size=(3, 2), stride=2, padding=1), dict(kernel_size=(3, 2)),
+    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    dict(kernel_size=(2, 4), stride=(3, 1), padding=(1, 2), ceil_mode=True),
+])
+def test_avg_pool2d(kw, include_pad):
+    check_op(lambda x: dw.avg_pool2d(x, **kw, count_include_pad=include_pad), [rand(2, 3, 7, 9)],
+             lambda x: F.avg_pool2d(x, **kw, count_include_pad=include_pad))
+
+
+def test_avg_pool_divisor_override_1d_unbatched():
+    check_op(lambda x: dw.avg_pool2d(x, 3, 2, 1, divisor_override=5), [rand(1, 2, 6, 5)],
+             lambda x: F.avg_pool2d(x, 3, 2, 1, divisor_override=5))
+    check_op(lambda x: dw.avg_pool1d(x, 3, 2, 1, True, False), [rand(2, 3, 10)],
+             lambda x: F.avg_pool1d(x, 3, 2, 1, True, False))
+    check_op(lambda x: dw.avg_pool2d(x, 2), [rand(3, 5, 4)], lambda x: F.avg_pool2d(x, 2))
+
+
+@pytest.mark.parametrize("size", [(4, 3), (3, 9), 1, (None, 4), (12, 10), (7, 3)])
+def test_adaptive_pools(size):
+    """Non-divisible (overlapping bins), divisible (a plain pool), None, larger than the input."""
+    x = rand(2, 3, 7, 9)
+    check_op(lambda x: dw.adaptive_avg_pool2d(x, size), [x],
+             lambda x: F.adaptive_avg_pool2d(x, size))
+    check_op(lambda x: dw.adaptive_max_pool2d(x, size, return_indices=True), [x],
+             lambda x: F.adaptive_max_pool2d(x, size, return_indices=True))
+
+
+def test_adaptive_max_pool2d_ties_unbatched():
+    x = np.maximum(np.round(rand(3, 7, 6) * 2), 0)
+    check_op(lambda x: dw.adaptive_max_pool2d(x, (3, 4), return_indices=True), [x],
+             lambda x: F.adaptive_max_pool2d(x, (3, 4), return_indices=True), check_grad=False)
+    out = dw.adaptive_max_pool2d(dw.tensor(x), (3, 4))
+    assert isinstance(out, dw.Tensor) and out.shape == (3, 3, 4)
+
+
+@pytest.mark.parametrize("mode,align", [("nearest", None), ("bilinear", False),
+                                        ("bilinear", True)])
+@pytest.mark.parametrize("kw", [dict(scale_factor=2), dict(size=(5, 11)),
+                                dict(scale_factor=1.7), dict(scale_factor=(0.5, 2.3)),
+                                dict(size=(9, 4)),
+                                dict(scale_factor=3, recompute_scale_factor=True)])
+def test_interpolate_2d(kw, mode, align):
+    check_op(lambda x: dw.interpolate(x, **kw, mode=mode, align_corners=align), [rand(2, 3, 6, 5)],
+             lambda x: F.interpolate(x, **kw, mode=mode, align_corners=align))
+
+
+@pytest.mark.parametrize("mode,align", [("nearest", None), ("linear", False), ("linear", True)])
+def test_interpolate_1d_and_upsample(mode, align):
+    check_op(lambda x: dw.interpolate(x, scale_factor=2.5, mode=mode, align_corners=align),
+             [rand(1, 3, 7)], lambda x: F.interpolate(x, scale_factor=2.5, mode=mode,
+                                                      align_corners=align))
+    check_op(lambda x: dw.interpolate(x, size=4, mode=mode, align_corners=align), [rand(2, 2, 9)],
+             lambda x: F.interpolate(x, size=4, mode=mode, align_corners=align))
+    check_op(lambda x: dw.upsample(x, size=(3, 8)), [rand(1, 2, 3, 4)],
+             lambda x: F.interpolate(x, size=(3, 8)))
+
+
+def test_interpolate_same_size_is_a_copy():
+    x = dw.tensor(rand(1, 2, 3, 4).astype(np.float32))
+    y = dw.interpolate(x, size=(3, 4), mode="bilinear")
+    assert np.array_equal(y.data, x.data) and not np.shares_memory(y.data, x.data)
+
+
+def _t(*shape):
+    return dw.zeros(*shape)
+
+
+def test_pool_errors():
+    with pytest.raises(ShapeError, match=r"max_pool2d: input \(1, 2, 2, 2\) is smaller than the "
+                       r"kernel \(3, 3\)"):
+        dw.max_pool2d(_t(1, 2, 2, 2), 3)
+    with pytest.raises(ValueError, match="max_pool2d: padding .* at most half of the kernel"):
+        dw.max_pool2d(_t(1, 2, 8, 8), 3, padding=2)
+    with pytest.raises(ShapeError, match=r"avg_pool2d: expected input \(N, C, H, W\) or "
+                       r"\(C, H, W\), got \(5, 5\)"):
+        dw.avg_pool2d(_t(5, 5), 2)
+    with pytest.raises(ShapeError, match=r"max_pool1d: expected input \(N, C, L\)"):
+        dw.max_pool1d(_t(1, 2, 5, 5), 2)
+    with pytest.raises(ValueError, match="adaptive_avg_pool2d: output_size"):
+        dw.adaptive_avg_pool2d(_t(1, 2, 5, 5), (1, 2, 3))
+    with pytest.raises(ShapeError, match=r"interpolate: mode 'bilinear' expects input "
+                       r"\(N, C, H, W\), got \(1, 2, 5\)"):
+        dw.interpolate(_t(1, 2, 5), size=4, mode="bilinear")
+    with pytest.raises(ValueError, match="interpolate: give exactly one of size"):
+        dw.interpolate(_t(1, 2, 5, 5), size=4, scale_factor=2)
+    with pytest.raises(ValueError, match="align_corners can only be set"):
+        dw.interpolate(_t(1, 2, 5, 5), size=4, align_corners=True)
