@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any
 
@@ -71,7 +72,7 @@ def cmd_train_image(args: argparse.Namespace) -> int:
     shape = _image_shape(train_set)
     config: dict[str, Any] = {"model": args.model, "num_classes": len(train_set.classes)}
     if args.model == "mlp":
-        config.update(in_features=int(__import__("math").prod(shape)),
+        config.update(in_features=int(math.prod(shape)),
                       hidden=[int(h) for h in args.hidden.split(",")], dropout=args.dropout)
     else:
         config.update(in_channels=shape[0], image_size=shape[-1], dropout=args.dropout)
@@ -150,11 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no progress output")
     demo.set_defaults(func=cmd_demo)
 
-    train = sub.add_parser("train", help="train a model (mlp ...)",
+    train = sub.add_parser("train", help="train a model (mlp, cnn ...)",
                            description="Train a model; see 'deepwise train MODEL --help'.")
     train_sub = train.add_subparsers(dest="model_kind", metavar="MODEL", required=True)
     mlp = _add_image_train(train_sub, "mlp", "train an MLP classifier on images", 40, 1e-3)
     mlp.add_argument("--hidden", default="256,128", help="hidden layer sizes, e.g. 256,128")
+    cnn = _add_image_train(train_sub, "cnn", "train a small CNN (conv-BN-ReLU blocks) on images",
+                           15, 1e-3)
+    cnn.add_argument("--augment", action="store_true",
+                     help="random crop (with padding) and horizontal flip of training images")
 
     ev = sub.add_parser("evaluate", help="print the test metrics of a checkpoint",
                         description=cmd_evaluate.__doc__)
