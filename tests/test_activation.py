@@ -10,7 +10,7 @@ from helpers import check_op, rand, torch
 
 import deepwise as dw
 import deepwise.nn.functional as F
-from deepwise.ops.activation import _erf, _normal_cdf
+from deepwise.ops.activation import _erf, _expm1, _log1p, _normal_cdf
 
 TF = torch.nn.functional if torch is not None else None
 
@@ -74,6 +74,35 @@ def test_erf_is_float64_accurate():
     assert np.max(np.abs(cdf / want - 1)) < 1e-13
     np.testing.assert_allclose(dens, np.exp(-z * z / 2), rtol=1e-13)
     assert _erf(np.zeros(3, np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_log1p_expm1_are_accurate(dtype):
+    eps = np.finfo(dtype).eps
+    y = np.concatenate([np.geomspace(1e-30, 1e10, 20001), -np.geomspace(1e-30, 0.999, 10001),
+                        [0.0]]).astype(dtype)
+    ref = np.log1p(y.astype(np.float64))
+    assert np.max(np.abs(_log1p(y) - ref) / np.maximum(np.abs(ref), 1e-300)) < 4 * eps
+    with np.errstate(divide="ignore"):
+        assert _log1p(np.array([-1.0], dtype))[0] == -np.inf
+    x = -np.concatenate([np.geomspace(1e-30, 40, 20001), [0.0]]).astype(dtype)
+    ref = np.expm1(x.astype(np.float64))
+    assert np.max(np.abs(_expm1(x) - ref) / np.maximum(np.abs(ref), 1e-300)) < 4 * eps
+    assert _log1p(y).dtype == dtype and _expm1(x).dtype == dtype
+
+
+def test_kinks_match_torch():
+    """Values and gradients exactly at the kinks follow PyTorch's conventions."""
+    x = np.array([-2.0, -1e-30, 0.0, 1e-30, 2.0, -50.0, 50.0])
+    check_op(F.relu, [x], TF.relu if TF else None, check_grad=False)
+    for slope in (0.2, 1.5, -0.5):
+        check_op(lambda t, s=slope: F.leaky_relu(t, s), [x], lambda t, s=slope: TF.leaky_relu(t, s),
+                 check_grad=False)
+    for alpha in (1.0, 0.5, 1.7):
+        check_op(lambda t, a=alpha: F.elu(t, a), [x], lambda t, a=alpha: TF.elu(t, a),
+                 check_grad=False)
+    check_op(lambda t: F.softplus(t, 2.0, 4.0), [np.array([-3.0, 0.0, 2.0, 2.5])],
+             lambda t: TF.softplus(t, 2.0, 4.0), check_grad=False)
 
 
 @pytest.mark.parametrize("x", SHAPES)

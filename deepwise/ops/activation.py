@@ -36,6 +36,39 @@ def _dim(op: str, dim: int, ndim: int) -> int:
     return int(dim) % n
 
 
+# ---- log1p and expm1 at exp/log speed ----------------------------------------------------------
+# NumPy's log1p and expm1 are scalar library calls, about 10x slower than its vectorised log and
+# exp. These two classic corrections recover their accuracy (a few ulps) from log and exp.
+
+
+def _log1p(y: np.ndarray) -> np.ndarray:
+    """log(1 + y) for y >= -1: log(u) * y / (u - 1) with u = 1 + y (Goldberg's trick; the ratio
+    y / (u - 1) undoes the rounding of 1 + y). Where u rounds to 1, the answer is y itself."""
+    u = 1 + y
+    d = u - 1
+    m = d == 0
+    d += m
+    np.log(u, out=u)
+    u += m
+    np.divide(y, d, out=d)
+    u *= d  # (log u + m) * y / (u - 1 + m): log(u) y / (u - 1), or y where u == 1
+    return u
+
+
+def _expm1(x: np.ndarray) -> np.ndarray:
+    """e^x - 1 for -40 <= x <= 0 (e^-40 - 1 is -1 in float64): (u - 1) * x / log(u), u = e^x
+    (Kahan's trick; x / log(u) undoes the rounding of e^x). Where u rounds to 1, it is x."""
+    u = np.exp(x)
+    lg = np.log(u)
+    m = lg == 0
+    u -= 1
+    u += m
+    lg += m
+    np.divide(x, lg, out=lg)
+    u *= lg  # (u - 1 + m) * x / (log u + m)
+    return u
+
+
 # ---- rectifiers -----------------------------------------------------------------------------
 
 
@@ -67,10 +100,15 @@ class LeakyReLU(Function):
 
     def forward(self, x: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
         self.x, self.slope = x, negative_slope
-        return np.where(x > 0, x, x * negative_slope)
+        y = x * negative_slope  # max(x, a x) is the answer for a <= 1, min(x, a x) for a > 1
+        return np.maximum(x, y, out=y) if negative_slope <= 1 else np.minimum(x, y, out=y)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        return np.where(self.x > 0, g, g * self.slope)
+        a = self.slope
+        d = np.multiply(self.x > 0, 1 - a, dtype=g.dtype)  # no np.where: a random mask is slow
+        d += a
+        d *= g
+        return d
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
@@ -82,15 +120,22 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -
 
 
 class ELU(Function):
-    """y = x if x > 0 else a (e^x - 1);  dy/dx = 1 where x > 0, else a e^x = y + a."""
+    """y = x if x > 0 else a (e^x - 1);  dy/dx = 1 where x > 0, else a e^x."""
 
     def forward(self, x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
         self.x, self.alpha = x, alpha
-        self.out = np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
-        return self.out
+        neg = _expm1(np.clip(x, -40, 0))
+        neg *= alpha  # a (e^min(x, 0) - 1): the negative part, 0 where x > 0
+        self.neg = neg
+        return np.maximum(x, 0) + neg
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        return np.where(self.x > 0, g, g * (self.out + self.alpha))
+        a = self.alpha
+        d = np.multiply(self.x > 0, 1 - a, dtype=g.dtype)  # 1 - a where x > 0
+        d += self.neg
+        d += a  # a e^x where x <= 0, (1 - a) + 0 + a = 1 where x > 0
+        d *= g
+        return d
 
 
 def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -121,17 +166,20 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 def _horner(coef: tuple[float, ...], a: np.ndarray) -> np.ndarray:
     """c0 + c1 a + c2 a^2 + ... by Horner's rule, in place on one new array."""
-    r = np.full_like(a, coef[-1])
-    for c in coef[-2::-1]:
+    r = a * coef[-1]
+    r += coef[-2]
+    for c in coef[-3::-1]:
         r *= a
         r += c
     return r
 
 
 def _erfc_abs(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(erfc(a), exp(-a^2)) for a >= 0, in the dtype of ``a``."""
-    a = np.minimum(a, 6.0)
-    e = np.exp(-(a * a))
+    """(erfc(a), exp(-a^2)) for a >= 0, in the dtype of ``a`` (which is overwritten)."""
+    a = np.minimum(a, 6.0, out=a)
+    e = a * a
+    np.negative(e, out=e)
+    np.exp(e, out=e)
     r = _horner(_ERFCX_P, a)
     r /= _horner(_ERFCX_Q, a)
     r *= e
@@ -150,11 +198,17 @@ def _erf(x: np.ndarray) -> np.ndarray:
 def _normal_cdf(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(Phi(x), exp(-x^2/2)): the standard normal CDF and the unnormalised density.
 
-    Phi(x) = erfc(-x/sqrt2)/2, so the lower tail keeps full relative accuracy.
+    Phi(x) = erfc(-x/sqrt2)/2 = h for x < 0 and 1 - h for x >= 0, h = erfc(|x|/sqrt2)/2, so the
+    lower tail keeps full relative accuracy.
     """
-    c, e = _erfc_abs(np.abs(x) * _SQRT1_2)
-    c *= 0.5
-    return np.where(x < 0, c, 1.0 - c), e
+    a = np.abs(x)
+    a *= _SQRT1_2
+    h, e = _erfc_abs(a)
+    h *= 0.5
+    cdf = np.multiply(x >= 0, 1, dtype=h.dtype)  # h + [x >= 0] (1 - 2h), without np.where:
+    cdf *= 1 - 2 * h                               # a random mask makes np.where slow
+    cdf += h
+    return cdf, e
 
 
 _TANH_K = math.sqrt(2.0 / math.pi)
@@ -218,7 +272,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """1 / (1 + e^-x), one new array. Stable for any |x|: e^-x overflows to inf for x < -88
     (float32) and 1/inf = 0 is the right answer, so the overflow warning is silenced."""
-    t = np.negative(x)
+    t = np.negative(x, out=np.empty_like(x))  # an array even for 0-d x (np.negative gives a scalar)
     with np.errstate(over="ignore"):
         np.exp(t, out=t)
     t += 1
@@ -299,7 +353,7 @@ class Softplus(Function):
         self.linear = bx > threshold
         e = np.exp(np.minimum(bx, threshold))  # e^(b x), capped where y is x anyway
         self.e = e
-        y = np.log1p(e)
+        y = _log1p(e)
         if beta != 1:
             y /= beta
         return np.where(self.linear, x, y)
@@ -394,7 +448,7 @@ class Dropout(Function):
     def forward(self, x: np.ndarray, p: float = 0.5) -> np.ndarray:
         u = default_generator().random(x.shape, dtype=np.float32)
         scale = 1.0 / (1.0 - p) if p < 1 else 0.0
-        self.mask = np.where(u >= p, np.asarray(scale, x.dtype), np.asarray(0, x.dtype))
+        self.mask = np.multiply(u >= p, scale, dtype=x.dtype)  # kept: 1/(1-p), dropped: 0
         return x * self.mask
 
     def backward(self, g: np.ndarray) -> np.ndarray:

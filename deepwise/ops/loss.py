@@ -15,7 +15,7 @@ import numpy as np
 
 from ..autograd import Function, ShapeError
 from ..tensor import Tensor
-from .activation import _sigmoid
+from .activation import _log1p, _sigmoid
 from .arith import cast
 
 __all__ = [
@@ -394,8 +394,11 @@ class SmoothL1Loss(Function):
         ad = np.abs(d)
         if beta == 0:  # the L1 loss
             return _reduce(ad, reduction, d.size)
-        loss = np.where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta)
-        return _reduce(loss, reduction, d.size)
+        c = np.minimum(ad, beta)  # c (|d| - c/2) / b is either piece (no np.where: it is slow)
+        ad -= 0.5 * c
+        ad *= c
+        ad *= 1 / beta
+        return _reduce(ad, reduction, d.size)
 
     def backward(self, g: np.ndarray) -> tuple:
         nx, nt = self.needs_input_grad
@@ -427,8 +430,10 @@ class HuberLoss(Function):
                 weight: np.ndarray | None = None, reduction: str = "mean") -> np.ndarray:
         d = x - t
         self.d, self.delta, self.w, self.reduction = d, delta, weight, reduction
-        ad = np.abs(d)
-        loss = np.where(ad < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
+        loss = np.abs(d)
+        c = np.minimum(loss, delta)  # c (|d| - c/2) is either piece (no np.where: it is slow)
+        loss -= 0.5 * c
+        loss *= c
         if weight is not None:
             loss *= weight
         return _reduce(loss, reduction, d.size)
@@ -472,7 +477,7 @@ class BinaryCrossEntropy(Function):
         self.x, self.t, self.w, self.reduction = x, t, weight, reduction
         with np.errstate(divide="ignore"):
             log_x = np.maximum(np.log(x), -100)
-            log_1mx = np.maximum(np.log1p(-x), -100)
+            log_1mx = np.maximum(_log1p(-x), -100)
         # -(t log x + (1 - t) log(1 - x)) = t (log(1 - x) - log x) - log(1 - x)
         loss = log_1mx - log_x
         loss *= t
@@ -494,7 +499,7 @@ class BinaryCrossEntropy(Function):
             gx *= gi
         if nt:
             with np.errstate(divide="ignore"):
-                gt = np.log1p(-x) - np.log(x)
+                gt = _log1p(-x) - np.log(x)
             gt *= gi
         return gx, gt
 
@@ -530,8 +535,9 @@ class BCEWithLogits(Function):
 
     def forward(self, x: np.ndarray, t: np.ndarray, weight: np.ndarray | None = None,
                 pos_weight: np.ndarray | None = None, reduction: str = "mean") -> np.ndarray:
-        sp = np.exp(-np.abs(x))
-        np.log1p(sp, out=sp)
+        sp = np.abs(x)
+        np.negative(sp, out=sp)
+        sp = _log1p(np.exp(sp, out=sp))
         sp += np.maximum(-x, 0)  # softplus(-x) = -log sigmoid(x)
         self.x, self.t, self.sp, self.w, self.pw = x, t, sp, weight, pos_weight
         self.reduction = reduction
