@@ -40,6 +40,8 @@ from .module import (
 )
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from .parameter import Parameter
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from .sparse import Embedding
 from .pooling import (
     AdaptiveAvgPool2d,
     AdaptiveMaxPool2d,
