@@ -9,6 +9,13 @@ from .random import normal, rand, rand_like, randint, randn, randn_like, randper
 from .tensor import (Tensor, arange, as_tensor, empty, empty_like, eye, from_numpy, full,
                      full_like, linspace, ones, ones_like, tensor, zeros, zeros_like)
 
+from . import data, io, nn, optim, train  # noqa: E402  (the framework's faces, as torch.nn ...)
+from .explain.anomaly import detect_anomaly as _detect_anomaly  # noqa: E402
+
+# PyTorch's name for anomaly mode is torch.autograd.detect_anomaly; it lives in explain (the core
+# does not know explain exists) and is handed to autograd here, at the package face.
+autograd.detect_anomaly = _detect_anomaly
+
 __version__ = "0.1.0"
 
 float = float32  # noqa: A001 - PyTorch's alias (deepwise.float)

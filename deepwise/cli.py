@@ -1,4 +1,4 @@
-"""The ``deepwise`` command.
+"""The deepwise command: train, evaluate, explain.
 
 ``deepwise demo`` trains a small network on the digits shipped inside the package;
 ``deepwise train mlp --data fashion-mnist`` and ``deepwise evaluate CHECKPOINT`` train and test
@@ -167,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", choices=DATASETS)
     ev.add_argument("--data-dir")
     ev.set_defaults(func=cmd_evaluate)
+
+    from deepwise.explain.cli import add_commands as add_explain_commands
+
+    add_explain_commands(sub)
     return p
 
 
