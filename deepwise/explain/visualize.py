@@ -26,8 +26,9 @@ __all__ = ["show_filters", "feature_maps", "hidden_states"]
 
 
 def _show(ax: Any, img: np.ndarray, cmap: str = "gray", **kw: Any) -> Any:
+    """imshow with the NaN gaps between tiles drawn in a colour no tile uses."""
     from matplotlib import colormaps
-    cm = colormaps[cmap].with_extremes(bad="white")
+    cm = colormaps[cmap].with_extremes(bad="#e8b4b8" if cmap == "gray" else "white")
     im = ax.imshow(np.ma.masked_invalid(img), cmap=cm, interpolation="nearest", **kw)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -65,7 +66,8 @@ def show_filters(conv_layer: Any, path: str | os.PathLike | None = None, *,
     fig = figure(figsize=(max(3.0, wd * scale + 0.5), max(3.0, h * scale + 0.8)))
     ax = fig.subplots()
     if img.ndim == 3:
-        ax.imshow(np.nan_to_num(img, nan=1.0), interpolation="nearest")
+        ax.imshow(np.where(np.isnan(img), np.array([0.91, 0.71, 0.72]), img),
+                  interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
     else:
@@ -132,11 +134,12 @@ def feature_maps(model: Module, image: Any, path: str | os.PathLike | None = Non
     if not maps:
         raise ValueError("feature_maps: no layer produced a (1, C, H, W) map (is this a CNN?)")
     rows = [("input", x[0])] + list(maps.items())
-    fig = figure(figsize=(1.0 * max_channels + 1.5, 1.25 * len(rows) + 0.6))
+    ncols = min(max_channels, max(m.shape[0] for _, m in rows))
+    fig = figure(figsize=(1.0 * ncols + 1.5, 1.25 * len(rows) + 0.6))
     axes = np.atleast_1d(fig.subplots(len(rows), 1))
     for ax, (name, m) in zip(axes, rows):
         c = min(m.shape[0], max_channels)
-        _show(ax, mosaic(m[:c], ncols=max_channels), cmap="viridis")
+        _show(ax, mosaic(m[:c], ncols=ncols), cmap="viridis")
         ax.set_ylabel(f"{name}\n{tuple(m.shape)}", rotation=0, ha="right", va="center",
                       fontsize=8)
     fig.suptitle(f"Feature maps (first {max_channels} channels per layer)", fontsize=10)
