@@ -4,7 +4,18 @@ from . import autograd, backend, ops
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (bool_, double, float16, float32, float64, get_default_dtype, half, int32,
                       int64, long, manual_seed, set_default_dtype, uint8)
-from .ops import *
+from .ops.activation import *
+from .ops.arith import *
+from .ops.conv import *
+from .ops.embedding import *
+from .ops.index import *
+from .ops.linalg import *
+from .ops.loss import *
+from .ops.norm import *
+from .ops.pool import *
+from .ops.reduce import *
+from .ops.rnn import *
+from .ops.shape import *
 from .random import normal, rand, rand_like, randint, randn, randn_like, randperm
 from .tensor import (Tensor, arange, as_tensor, empty, empty_like, eye, from_numpy, full,
                      full_like, linspace, ones, ones_like, tensor, zeros, zeros_like)

@@ -17,6 +17,7 @@ from ..ops.activation import *  # noqa: F403
 from ..ops.activation import __all__ as _activation_all
 from ..ops.conv import *  # noqa: F403
 from ..ops.conv import __all__ as _conv_all
+from ..ops.embedding import embedding
 from ..ops.linalg import linear
 from ..ops.loss import *  # noqa: F403
 from ..ops.loss import __all__ as _loss_all
@@ -26,6 +27,5 @@ from ..ops.pool import *  # noqa: F403
 from ..ops.pool import __all__ as _pool_all
 from ..ops.shape import pad
 
-# (the modules' __all__ are imported by name: ``deepwise.ops.norm`` as an attribute is the
-# reduction ``norm``, which the package's star import puts over the submodule)
-__all__ = [*_activation_all, *_loss_all, *_conv_all, *_pool_all, *_norm_all, "linear", "pad"]
+__all__ = [*_activation_all, *_loss_all, *_conv_all, *_pool_all, *_norm_all, "embedding", "linear",
+           "pad"]
