@@ -90,7 +90,8 @@ def cmd_train_image(args: argparse.Namespace) -> int:
     result = train_classifier(model, train_set, test_set, epochs=args.epochs,
                               batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                               weight_decay=args.weight_decay, patience=args.patience,
-                              val_size=args.val_size, augment=augment, out=args.out,
+                              val_size=args.val_size, augment=augment, schedule=args.schedule,
+                              out=args.out,
                               config=config, seed=args.seed, verbose=not args.quiet)
     _print_result(result, args.out)
     return 0
@@ -132,6 +133,7 @@ def _add_image_train(train_sub: Any, name: str, help_text: str, epochs: int, lr:
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty")
     p.add_argument("--patience", type=int, default=5, help="early-stopping patience (epochs)")
     p.add_argument("--val-size", type=float, default=0.1, help="held-out validation fraction")
+    p.add_argument("--schedule", choices=("cosine", "plateau"), help="learning-rate schedule")
     p.add_argument("--out", help="directory for the checkpoint and metrics.json")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -151,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no progress output")
     demo.set_defaults(func=cmd_demo)
 
-    train = sub.add_parser("train", help="train a model (mlp, cnn ...)",
+    train = sub.add_parser("train", help="train a model (mlp, cnn, char-rnn, sentiment)",
                            description="Train a model; see 'deepwise train MODEL --help'.")
     train_sub = train.add_subparsers(dest="model_kind", metavar="MODEL", required=True)
     mlp = _add_image_train(train_sub, "mlp", "train an MLP classifier on images", 40, 1e-3)
@@ -168,8 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data-dir")
     ev.set_defaults(func=cmd_evaluate)
 
+    from deepwise.cli_text import add_commands as add_text_commands
     from deepwise.explain.cli import add_commands as add_explain_commands
 
+    add_text_commands(sub, train_sub)
     add_explain_commands(sub)
     return p
 

@@ -64,6 +64,7 @@ def train_classifier(model: Any, train_set: Any, test_set: Any, *, epochs: int =
                      batch_size: int = 128, lr: float = 1e-3, optimizer: str = "adam",
                      weight_decay: float = 0.0, patience: int | None = 5,
                      val_size: int | float = 0.1, augment: Callable[[Any], Any] | None = None,
+                     schedule: str | None = None,
                      out: str | os.PathLike | None = None, config: dict | None = None,
                      seed: int = 0, verbose: bool = True) -> dict[str, Any]:
     """Train ``model`` on ``train_set``, pick the best epoch on a held-out validation split,
@@ -76,6 +77,8 @@ def train_classifier(model: Any, train_set: Any, test_set: Any, *, epochs: int =
         patience: epochs without validation improvement before stopping (None: never stop);
             the best epoch's weights are restored at the end.
         augment: a batch transform applied to training inputs only.
+        schedule: None (constant lr), "cosine" (cosine annealing to 0 over ``epochs``) or
+            "plateau" (lr / 5 when the validation loss stalls for 2 epochs).
         out: a directory for ``model.safetensors`` (checkpoint with ``config``) and
             ``metrics.json``.
 
@@ -93,6 +96,13 @@ def train_classifier(model: Any, train_set: Any, test_set: Any, *, epochs: int =
     val_loader = DataLoader(Subset(train_set, va_idx), batch_size=512) if nval else None
     test_loader = DataLoader(test_set, batch_size=512)
     opt = make_optimizer(optimizer, model.parameters(), lr, weight_decay)
+    scheduler = None
+    if schedule == "cosine":
+        scheduler = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    elif schedule == "plateau":
+        scheduler = optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.2, patience=2)
+    elif schedule is not None:
+        raise ValueError(f"train_classifier: unknown schedule {schedule!r} (cosine, plateau)")
     callbacks: list[Any] = []
     if patience is not None and val_loader is not None:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=patience,
@@ -105,7 +115,7 @@ def train_classifier(model: Any, train_set: Any, test_set: Any, *, epochs: int =
                                              save_best_only=True))
     start = time.perf_counter()
     history = fit(model, train_loader, val_data=val_loader, loss="cross_entropy", optimizer=opt,
-                  epochs=epochs, callbacks=callbacks, verbose=verbose)
+                  epochs=epochs, scheduler=scheduler, callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
     test = evaluate(model, test_loader, loss="cross_entropy")
     val_losses = history.history.get("val_loss") or history.history["loss"]
