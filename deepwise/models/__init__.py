@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .cnn import LeNet5, SmallCNN
 from .mlp import MLP
 
-_REGISTRY: dict[str, Any] = {"mlp": MLP}
+_REGISTRY: dict[str, Any] = {"mlp": MLP, "cnn": SmallCNN, "lenet5": LeNet5}
 
 
 def build(config: dict) -> Any:

@@ -48,6 +48,18 @@ def _channels_last(x: np.ndarray) -> bool:
     return x.strides[1] < x.strides[3]
 
 
+def _same_layout(g: np.ndarray, channels_last: bool) -> np.ndarray:
+    """g (N, C, H, W) in NHWC memory when channels_last, else NCHW: one transposing copy when
+    it differs, so the per-offset passes of a backward do not mix layouts (measured on the 2x2
+    pool after the reference net's second conv, (128, 64, 14, 14), an NCHW gradient from Flatten
+    against NHWC masks: 34 ms -> 2.7 ms)."""
+    if _channels_last(g) == channels_last:
+        return g
+    if channels_last:
+        return np.ascontiguousarray(g.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(g)
+
+
 def _alloc(shape: tuple, dtype: Any, channels_last: bool, fill: float) -> np.ndarray:
     """An NCHW-shaped array filled with ``fill``; NHWC memory when channels_last, so the
     element-wise passes over it and the input run in the same order."""
@@ -181,7 +193,7 @@ class MaxPool2d(Function):
 
     def backward(self, g: np.ndarray, *_: Any) -> np.ndarray:
         k, s, p, d, out_hw = self.geom
-        g = g.reshape(self.out.shape)
+        g = _same_layout(g.reshape(self.out.shape), _channels_last(self.out))
         dxp = np.zeros_like(self.xp)
         if self.arg is not None:
             onehot = self.arg[..., None] == np.arange(k[0] * k[1])
@@ -269,7 +281,7 @@ class AvgPool2d(Function):
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         k, s, p, out_hw = self.geom
-        gs = g.reshape(self.xpshape[:2] + out_hw) * self.scale
+        gs = _same_layout(g.reshape(self.xpshape[:2] + out_hw), self.cl) * self.scale
         dxp = _alloc(self.xpshape, gs.dtype, self.cl, 0.0)
         if self.tiled:
             _tiles(dxp, dxp, k, s, (1, 1), out_hw)[...] = gs[:, :, :, None, :, None]
