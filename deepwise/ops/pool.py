@@ -50,9 +50,9 @@ def _channels_last(x: np.ndarray) -> bool:
 
 def _same_layout(g: np.ndarray, channels_last: bool) -> np.ndarray:
     """g (N, C, H, W) in NHWC memory when channels_last, else NCHW: one transposing copy when
-    it differs, so the per-offset passes of a backward do not mix layouts (measured on the 2x2
-    pool after the reference net's second conv, (128, 64, 14, 14), an NCHW gradient from Flatten
-    against NHWC masks: 34 ms -> 2.7 ms)."""
+    it differs, so the per-offset passes of a backward do not mix layouts (the 2x2 pool after
+    the reference net's second conv, input (128, 64, 14, 14) in NHWC memory, NCHW gradient from
+    Flatten: backward 7.6 -> 2.0 ms on a quiet machine, ~34 -> 3 ms with the cores busy)."""
     if _channels_last(g) == channels_last:
         return g
     if channels_last:
