@@ -19,7 +19,8 @@ a whole-batch NumPy call:
 
 Measured (batch 128, 2x2 max pool on 32x28x28, channels-last memory, noisy +-20%): max of the
 4 offset views 2.1 ms vs 29 ms for argmax over a copied (..., 4) window array; backward
-3-4 ms with offset masks vs 20 ms with a one-hot (..., 4) array.
+3-4 ms with offset masks vs 20 ms with a one-hot (..., 4) array (the mask kernels alone; the
+whole op through autograd: forward 1.3 ms, backward 8.9 ms; PyTorch 9.9 ms and 1.7 ms).
 
 Shapes: input (N, C, H, W) or (C, H, W) (1-d: (N, C, L) or (C, L)) -> (N, C, Ho, Wo) with
 Ho = floor_or_ceil((H + 2p - d*(k-1) - 1) / s) + 1.
