@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from .char_rnn import CharRNN
 from .cnn import LeNet5, SmallCNN
 from .mlp import MLP
+from .sentiment import SentimentRNN
 
-_REGISTRY: dict[str, Any] = {"mlp": MLP, "cnn": SmallCNN, "lenet5": LeNet5}
+_REGISTRY: dict[str, Any] = {"mlp": MLP, "cnn": SmallCNN, "lenet5": LeNet5, "char-rnn": CharRNN,
+                             "sentiment-rnn": SentimentRNN}
 
 
 def build(config: dict) -> Any:

@@ -35,8 +35,6 @@ from ..autograd import no_grad
 from ..data.text import CharVocab, LMBatcher, UnknownTokenError, read_text
 from ..io import load_checkpoint, save_checkpoint
 from ..nn import functional as F
-from ..nn.rnn import LSTM
-from ..nn.sparse import Embedding
 from ..tensor import Tensor
 
 __all__ = ["CharRNN", "generate", "sample_next", "train_char_rnn", "evaluate_lm",
@@ -90,8 +88,8 @@ class CharRNN(nn.Module):
                        "max_len": None if max_len is None else int(max_len)}
         self.vocab_size, self.hidden_size, self.num_layers = vocab_size, hidden_size, num_layers
         self.max_len = max_len
-        self.embed = Embedding(vocab_size, embed_dim)
-        self.lstm = LSTM(embed_dim, hidden_size, num_layers,
+        self.embed = nn.Embedding(vocab_size, embed_dim)
+        self.lstm = nn.LSTM(embed_dim, hidden_size, num_layers,
                             dropout=dropout if num_layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
@@ -289,8 +287,7 @@ def train_char_rnn(text: str | None = None, *, path: str | os.PathLike | None = 
     eval_every = eval_every or len(batches)
     history: list[dict[str, float]] = []
     recent: list[float] = []
-    step, trained, stop = 0, 0.0, False
-    epoch = 0
+    step, seen, trained, stop = 0, 0, 0.0, False
     while not stop:
         hidden = None
         for x, y in batches:
@@ -308,6 +305,7 @@ def train_char_rnn(text: str | None = None, *, path: str | os.PathLike | None = 
             opt.step()
             trained += time.perf_counter() - t0
             step += 1
+            seen += y.numel()
             recent = (recent + [float(loss.item())])[-100:]
             done = ((max_steps is not None and step >= max_steps)
                     or (minutes is not None and trained >= 60 * minutes)
@@ -316,15 +314,15 @@ def train_char_rnn(text: str | None = None, *, path: str | os.PathLike | None = 
                 val = evaluate_lm(model, val_ids, val_batch_size)
                 rec = {"step": step, "epoch": step / len(batches), "seconds": trained,
                        "train_loss": float(np.mean(recent)), "val_loss": val,
-                       "val_bpc": val / math.log(2), "lr": opt.param_groups[0]["lr"]}
+                       "val_bpc": val / math.log(2), "lr": opt.param_groups[0]["lr"],
+                       "chars_per_second": seen / trained}
                 history.append(rec)
                 say(f"step {step:6d}  epoch {rec['epoch']:5.2f}  {trained / 60:6.1f} min  "
                     f"train {rec['train_loss']:.3f}  val {val:.3f} nats/char "
-                    f"({rec['val_bpc']:.3f} bits/char)  {step * x.numel() / trained:,.0f} chars/s")
+                    f"({rec['val_bpc']:.3f} bits/char)  {seen / trained:,.0f} chars/s")
             if done:
                 stop = True
                 break
-        epoch += 1
     if prime is None:  # start the sample at a line break, or the text's first character
         prime = "\n" if "\n" in vocab else text[0]
     sample = generate(model, vocab, prime, sample_length) if sample_length else ""

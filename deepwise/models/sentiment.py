@@ -31,8 +31,6 @@ from ..autograd import no_grad
 from ..data.text import BucketSampler, Vocab, pad_batch, read_labelled_lines, tokenize
 from ..io import load_checkpoint, save_checkpoint
 from ..nn import functional as F
-from ..nn.rnn import GRU, LSTM
-from ..nn.sparse import Embedding
 from ..tensor import Tensor
 from .char_rnn import SequenceTooLongError
 
@@ -87,8 +85,8 @@ class SentimentRNN(nn.Module):
                        "max_len": None if max_len is None else int(max_len)}
         self.cell, self.pooling, self.max_len = cell, pooling, max_len
         self.num_directions = 2 if bidirectional else 1
-        self.embed = Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
-        rnn = LSTM if cell == "lstm" else GRU
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_idx)
+        rnn = nn.LSTM if cell == "lstm" else nn.GRU
         self.rnn = rnn(embed_dim, hidden_size, num_layers, batch_first=True,
                        bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
