@@ -120,7 +120,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_image_train(train_sub: Any, name: str, help_text: str, epochs: int, lr: float) -> Any:
+def _add_image_train(train_sub: Any, name: str, help_text: str, epochs: int, lr: float,
+                     dropout: float = 0.2, schedule: str | None = None) -> Any:
     p = train_sub.add_parser(name, help=help_text, description=help_text)
     p.add_argument("--data", choices=DATASETS, default="fashion-mnist")
     p.add_argument("--data-dir", help="where the data set's files are (default: search "
@@ -129,11 +130,12 @@ def _add_image_train(train_sub: Any, name: str, help_text: str, epochs: int, lr:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=lr)
     p.add_argument("--optimizer", default="adam", choices=("adam", "adamw", "sgd", "rmsprop"))
-    p.add_argument("--dropout", type=float, default=0.2)
+    p.add_argument("--dropout", type=float, default=dropout)
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty")
     p.add_argument("--patience", type=int, default=5, help="early-stopping patience (epochs)")
     p.add_argument("--val-size", type=float, default=0.1, help="held-out validation fraction")
-    p.add_argument("--schedule", choices=("cosine", "plateau"), help="learning-rate schedule")
+    p.add_argument("--schedule", choices=("cosine", "plateau"), default=schedule,
+                   help="learning-rate schedule")
     p.add_argument("--out", help="directory for the checkpoint and metrics.json")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -156,10 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model (mlp, cnn, char-rnn, sentiment)",
                            description="Train a model; see 'deepwise train MODEL --help'.")
     train_sub = train.add_subparsers(dest="model_kind", metavar="MODEL", required=True)
-    mlp = _add_image_train(train_sub, "mlp", "train an MLP classifier on images", 40, 1e-3)
-    mlp.add_argument("--hidden", default="256,128", help="hidden layer sizes, e.g. 256,128")
+    mlp = _add_image_train(train_sub, "mlp", "train an MLP classifier on images", 30, 1e-3,
+                           dropout=0.2, schedule="cosine")
+    mlp.add_argument("--hidden", default="512,256", help="hidden layer sizes, e.g. 512,256")
+    mlp.set_defaults(patience=10)
     cnn = _add_image_train(train_sub, "cnn", "train a small CNN (conv-BN-ReLU blocks) on images",
-                           15, 1e-3)
+                           8, 1e-3, dropout=0.1, schedule="cosine")
     cnn.add_argument("--augment", action="store_true",
                      help="random crop (with padding) and horizontal flip of training images")
 
