@@ -21,7 +21,7 @@ tnn = torch.nn
 
 def torch_small_cnn(in_channels=1, num_classes=10, image_size=28, dropout=0.25,
                     channels=(32, 64), hidden=128):
-    """SmallCNN written in PyTorch (what benchmarks/fashion_cnn_torch.py trains)."""
+    """SmallCNN written in PyTorch (what benchmarks/fashion_torch.py trains)."""
     feats, width = [], in_channels
     for c in channels:
         feats += [tnn.Conv2d(width, c, 3, padding=1, bias=False), tnn.BatchNorm2d(c), tnn.ReLU(),

@@ -9,7 +9,7 @@ a constant lr, 91.9% after 9 epochs. The wall time and the time per epoch are pr
 (``pytest -s``) and recorded as test properties, never asserted.
 
 Reproduce: ``deepwise train cnn --data fashion-mnist --epochs 8 --schedule cosine
---dropout 0.1``; PyTorch: ``python benchmarks/fashion_cnn_torch.py --epochs 8 --threads 2``.
+--dropout 0.1``; PyTorch: ``python benchmarks/fashion_torch.py --epochs 8 --threads 2``.
 """
 
 import os

@@ -1,4 +1,5 @@
-"""The Fashion-MNIST SmallCNN recipe in PyTorch, for the per-epoch time and accuracy next to
+"""The Fashion-MNIST recipes in PyTorch (SmallCNN, or the MLP with --model mlp), for the per-epoch
+time and accuracy next to
 deepwise's (tests/test_fashion_cnn.py, ``deepwise train cnn``).
 
 Same architecture (models.SmallCNN: [conv3x3 (no bias)-BN-ReLU-maxpool2] x (32, 64), dropout,
@@ -8,7 +9,8 @@ the epochs, stepped once per epoch), batch size 128, dropout 0.1, epochs;
 each epoch = one pass over the 54,000 training images + the validation pass, as in ``fit``.
 Images are read with deepwise's IDX reader (the same arrays), then only PyTorch runs.
 
-Run: ``OMP_NUM_THREADS=2 python benchmarks/fashion_cnn_torch.py --epochs 8 --threads 2``
+Run: ``python benchmarks/fashion_torch.py --epochs 8 --threads 2`` (CNN), or
+``python benchmarks/fashion_torch.py --model mlp --dropout 0.2 --epochs 30 --threads 1`` (MLP).
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ def small_cnn(dropout: float = 0.25) -> nn.Module:
     return nn.Sequential(nn.Sequential(*feats), nn.Sequential(
         nn.Flatten(), nn.Dropout(dropout), nn.Linear(width * 7 * 7, 128), nn.ReLU(),
         nn.Dropout(dropout), nn.Linear(128, 10)))
+
+
+def mlp(dropout: float = 0.2) -> nn.Module:
+    """models.MLP(784, (512, 256), 10, dropout): the ``deepwise train mlp`` recipe's network."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Dropout(dropout),
+                         nn.Linear(512, 256), nn.ReLU(), nn.Dropout(dropout), nn.Linear(256, 10))
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
@@ -70,7 +78,7 @@ def main() -> None:
     xtr, ytr = torch.from_numpy(tr[0][tr_idx]), torch.from_numpy(tr[1][tr_idx])
     xva, yva = torch.from_numpy(tr[0][val_idx]), torch.from_numpy(tr[1][val_idx])
     xte, yte = torch.from_numpy(te[0]), torch.from_numpy(te[1])
-    model = small_cnn(a.dropout)
+    model = small_cnn(a.dropout) if a.model == "cnn" else mlp(a.dropout)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=a.epochs)
              if a.schedule == "cosine" else None)
