@@ -96,10 +96,12 @@ def cmd_train_sentiment(args: argparse.Namespace) -> int:
         metrics: dict[str, Any] = {"data": os.fspath(args.data), "sentences": len(texts),
                                    "settings": kwargs}
         if args.cv:
-            cv = cross_validate(texts, labels, k=args.cv, seed=args.seed, log=log, **kwargs)
+            cv = cross_validate(texts, labels, k=args.cv, seed=args.seed,
+                                ensemble=args.ensemble, log=log, **kwargs)
             print(f"{args.cv}-fold cross-validated accuracy {cv['mean']:.4f} +- {cv['std']:.4f} "
                   f"(folds {', '.join(f'{a:.3f}' for a in cv['accuracies'])}; "
-                  f"{cv['seconds']:.0f} s)")
+                  f"{cv['seconds']:.0f} s)"
+                  + (f"; single models {cv['single_mean']:.4f}" if args.ensemble > 1 else ""))
             metrics["cross_validation"] = cv
         model, vocab, info = train_sentiment(texts, labels, seed=args.seed, log=log, **kwargs)
         print(f"final model: held-out accuracy {info['val_accuracy']:.4f} at epoch "
@@ -183,13 +185,13 @@ def add_commands(top: Any, train: Any) -> None:
                    "'*_labelled.txt' files (sentence<TAB>label), e.g. "
                    "/work/shared/data/sentiment-uci, or one such file")
     s.add_argument("--epochs", type=int, default=20)
-    s.add_argument("--patience", type=int, default=4, help="early-stopping patience (epochs)")
+    s.add_argument("--patience", type=int, default=6, help="early-stopping patience (epochs)")
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--lr", type=float, default=3e-3)
     s.add_argument("--weight-decay", type=float, default=0.0)
     s.add_argument("--embed", type=int, default=64, help="word embedding size")
     s.add_argument("--hidden", type=int, default=64, help="hidden size per direction")
-    s.add_argument("--cell", choices=("lstm", "gru"), default="lstm")
+    s.add_argument("--cell", choices=("lstm", "gru"), default="gru")
     s.add_argument("--unidirectional", action="store_true", help="read left to right only")
     s.add_argument("--pooling", choices=("max", "mean", "last"), default="max")
     s.add_argument("--dropout", type=float, default=0.5)
@@ -198,6 +200,8 @@ def add_commands(top: Any, train: Any) -> None:
     s.add_argument("--min-freq", type=int, default=1, help="rarer words become <unk>")
     s.add_argument("--cv", type=int, default=0, metavar="K",
                    help="first report K-fold cross-validated accuracy (0: skip)")
+    s.add_argument("--ensemble", type=int, default=1, metavar="N",
+                   help="in cross-validation, average N models per fold")
     s.add_argument("--out", metavar="DIR", help="write DIR/sentiment.safetensors and "
                    "DIR/metrics.json")
     s.add_argument("--seed", type=int, default=0)

@@ -277,9 +277,10 @@ def test_cli_help(argv, capsys):
 
 @pytest.mark.slow
 def test_tinyshakespeare_learns_within_3_minutes():
-    """The full recipe on tiny-shakespeare, with a smaller model and a 2.2-minute training budget
-    (plus the validation passes): validation loss below 2.2 nats/char (the unigram model: 3.35)."""
-    r = train_char_rnn(path=SHAKESPEARE, minutes=2.2, batch_size=32, bptt=64, lr=3e-3,
+    """The full recipe on tiny-shakespeare, with a smaller model (LSTM 1x128) and a 1.5-minute
+    training budget: validation loss below 2.2 nats/char (the unigram model: 3.35). On a quiet
+    2-core machine it reaches ~1.65 (1.61 with 2.2 minutes); 2.2 leaves room for a loaded one."""
+    r = train_char_rnn(path=SHAKESPEARE, minutes=1.5, batch_size=32, bptt=64, lr=3e-3,
                        hidden_size=128, num_layers=1, dropout=0.0, eval_every=10**9,
                        val_batch_size=32, sample_length=200, log=None)
     assert r["val_loss"] < 2.2, r["history"]

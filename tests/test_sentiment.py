@@ -139,6 +139,10 @@ def test_cross_validate_folds():
     assert all(0.0 <= a <= 1.0 for a in r["accuracies"])
     with pytest.raises(ValueError, match="k must be"):
         cross_validate(texts, labels, k=1)
+    ens = cross_validate(texts, labels, k=2, ensemble=2, epochs=1, embed_dim=8, hidden_size=8)
+    assert len(ens["accuracies"]) == 2 and 0.0 <= ens["single_mean"] <= 1.0
+    with pytest.raises(ValueError, match="ensemble must be"):
+        cross_validate(texts, labels, k=2, ensemble=0)
 
 
 def test_checkpoint_roundtrip(tmp_path):
