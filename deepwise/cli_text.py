@@ -146,7 +146,7 @@ def add_commands(top: Any, train: Any) -> None:
                          "--epochs, --minutes or --max-steps (default: 1 epoch).",
                          formatter_class=d)
     p.add_argument("--text", required=True, metavar="FILE", help="a UTF-8 text file, e.g. "
-                   "/work/shared/data/tinyshakespeare/input.txt (last 10%% = validation)")
+                   "tiny-shakespeare's input.txt (the last 10%% is the validation set)")
     p.add_argument("--epochs", type=int, help="passes over the training text")
     p.add_argument("--minutes", type=float, help="stop after this much training time")
     p.add_argument("--max-steps", type=int, help="stop after this many batches")
@@ -183,7 +183,7 @@ def add_commands(top: Any, train: Any) -> None:
                          description=cmd_train_sentiment.__doc__, formatter_class=d)
     s.add_argument("--data", required=True, metavar="DIR", help="a directory of "
                    "'*_labelled.txt' files (sentence<TAB>label), e.g. "
-                   "/work/shared/data/sentiment-uci, or one such file")
+                   "the UCI sentiment-labelled-sentences folder, or one such file")
     s.add_argument("--epochs", type=int, default=20)
     s.add_argument("--patience", type=int, default=6, help="early-stopping patience (epochs)")
     s.add_argument("--batch-size", type=int, default=32)

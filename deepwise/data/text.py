@@ -64,7 +64,7 @@ def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
             file: the offset of the first one is named); it is not valid ``encoding`` (the
             offset and value of the first bad byte are named).
 
-    >>> text = read_text("/work/shared/data/tinyshakespeare/input.txt")  # doctest: +SKIP
+    >>> text = read_text("tinyshakespeare/input.txt")  # doctest: +SKIP
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
