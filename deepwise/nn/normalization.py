@@ -28,6 +28,20 @@ from .parameter import Parameter
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
 
 
+def _affine(module: Module, shape: tuple, affine: bool, bias: bool, dt: np.dtype) -> None:
+    """Register ``weight`` and ``bias`` of ``shape`` (or None), as each normalisation layer does."""
+    module.register_parameter("weight", Parameter(np.empty(shape, dt)) if affine else None)
+    module.register_parameter("bias", Parameter(np.empty(shape, dt)) if affine and bias else None)
+
+
+def _reset_affine(module: Module) -> None:
+    """weight = 1, bias = 0: the layer starts as the identity after normalising."""
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
+
 class _BatchNorm(Module):
     """Shared by BatchNorm1d and BatchNorm2d; subclasses say which input ranks they take."""
 
@@ -41,15 +55,7 @@ class _BatchNorm(Module):
         dt = _dtype(dtype, device, type(self).__name__)
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = Parameter(np.empty((self.num_features,), dt))
-            if bias:
-                self.bias = Parameter(np.empty((self.num_features,), dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine(self, (self.num_features,), affine, bias, dt)
         if track_running_stats:
             self.register_buffer("running_mean", Tensor(np.zeros(self.num_features, dt)))
             self.register_buffer("running_var", Tensor(np.ones(self.num_features, dt)))
@@ -70,10 +76,7 @@ class _BatchNorm(Module):
     def reset_parameters(self) -> None:
         """weight = 1, bias = 0 (start as the identity after normalising), running stats reset."""
         self.reset_running_stats()
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, x: Tensor) -> Tensor:
         shape = tuple(x.shape)
@@ -176,23 +179,12 @@ class LayerNorm(Module):
             else normalized_shape
         self.normalized_shape = tuple(int(n) for n in ns)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(np.empty(self.normalized_shape, dt))
-            if bias:
-                self.bias = Parameter(np.empty(self.normalized_shape, dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine(self, self.normalized_shape, elementwise_affine, bias, dt)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """weight = 1, bias = 0."""
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -233,23 +225,12 @@ class GroupNorm(Module):
         dt = _dtype(dtype, device, "GroupNorm")
         self.num_groups, self.num_channels = int(num_groups), int(num_channels)
         self.eps, self.affine = eps, affine
-        if affine:
-            self.weight = Parameter(np.empty((self.num_channels,), dt))
-            if bias:
-                self.bias = Parameter(np.empty((self.num_channels,), dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine(self, (self.num_channels,), affine, bias, dt)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """weight = 1, bias = 0."""
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, x: Tensor) -> Tensor:
         shape = tuple(x.shape)
