@@ -10,6 +10,23 @@ import numpy as np
 
 xp = np
 
+
+def get_array_module(*arrays):
+    """The array module (``numpy``, or ``cupy`` for device arrays) that ``arrays`` belong to.
+
+    Ops take their array module from their inputs (``xp = get_array_module(x)``) and call
+    ``xp.`` on tensor data, never ``np.`` directly, so one forward/backward serves both
+    libraries (the pattern of Chainer and DeZero). Arrays that are not device arrays (NumPy
+    arrays, Python scalars, None) count as NumPy's.
+    """
+    for a in arrays:
+        mod = type(a).__module__
+        if mod.startswith("cupy"):
+            import cupy
+
+            return cupy
+    return np
+
 # dtypes, named as in PyTorch (``deepwise.float32`` ...); they are NumPy dtype objects, so
 # ``t.dtype == deepwise.float32`` and ``np.zeros(3, dtype=deepwise.float32)`` both work.
 float16 = half = np.dtype(np.float16)

@@ -1,5 +1,6 @@
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,6 +8,26 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 import deepwise as dw  # noqa: E402
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_data_root() -> Path:
+    """Where the shared real data sets are: ``$DEEPWISE_TEST_DATA``, else ``../shared/data`` from
+    the project root (the layout of the development machines and CI)."""
+    env = os.environ.get("DEEPWISE_TEST_DATA")
+    return Path(env) if env else PROJECT_ROOT.parent / "shared" / "data"
+
+
+def shared_data(relative: str) -> Path:
+    """The path of a shared data set (a file or folder under :func:`shared_data_root`); skips the
+    calling test, naming the data set and how to get it, when it is absent."""
+    path = shared_data_root() / relative
+    if not path.exists():
+        pytest.skip(f"data set {relative!r} not found under {shared_data_root()} "
+                    f"(set $DEEPWISE_TEST_DATA to the folder that holds it, or put the project's "
+                    f"shared data at ../shared/data; see the data set's README for its source)")
+    return path
 
 
 @pytest.fixture(autouse=True)

@@ -39,7 +39,7 @@ from .. import backend
 from ..tensor import Tensor, from_numpy
 
 __all__ = ["SerializationError", "CheckpointError", "atomic_write", "atomic_path", "save", "load",
-           "save_checkpoint", "load_checkpoint", "check_state_dict"]
+           "save_checkpoint", "load_checkpoint", "check_state_dict", "save_model", "load_model"]
 
 FORMAT_VERSION = "1"
 _META_FORMAT = "deepwise.format"
@@ -377,3 +377,45 @@ def load_checkpoint(path: str | os.PathLike, model: Any = None, optimizer: Any =
     if restore_rng and "rng_state" in ckpt:
         backend.default_generator().bit_generator.state = ckpt["rng_state"]
     return ckpt
+
+
+def save_model(path: str | os.PathLike, model: Any, config: dict[str, Any], optimizer: Any = None,
+               **extra: Any) -> None:
+    """An application's checkpoint: the model's ``config`` (``{"model": NAME, ...}``, enough for
+    ``models.build`` to rebuild the architecture), ``extra`` entries (vocabularies, label names,
+    normalisation statistics) and the weights, in one safetensors file (:func:`save_checkpoint`).
+    """
+    if not isinstance(config, dict) or not isinstance(config.get("model"), str):
+        raise ValueError(f"save_model: config must be a dict naming its architecture "
+                         f"({{'model': 'char-rnn', ...}}), got {config!r}")
+    save_checkpoint(path, model, optimizer, config=dict(config), **extra)
+
+
+def load_model(path: str | os.PathLike, build: Any, expected: str | tuple[str, ...] | None = None,
+               *, needs: tuple[str, ...] = (), writer: str | None = None
+               ) -> tuple[Any, dict[str, Any]]:
+    """Rebuild ``(model, checkpoint)`` from a file written by :func:`save_model`.
+
+    ``build(config)`` makes the architecture (``models.build``); its weights are loaded and the
+    model is put in eval mode. ``expected`` names the architecture(s) this caller can use and
+    ``needs`` the extra entries it reads: a checkpoint of another kind raises ValueError saying
+    what the file holds and, with ``writer``, which command writes the right one.
+    """
+    where = f"'{os.fspath(path)}'"
+    ckpt = load_checkpoint(path, restore_rng=False)
+    config = ckpt.get("config")
+    names = (expected,) if isinstance(expected, str) else tuple(expected or ())
+    how = f"; write one with '{writer}'" if writer else ""
+    if not isinstance(config, dict) or "model" not in config:
+        raise ValueError(f"{where} holds no model config, so it was not written by an "
+                         f"application's training command{how}")
+    if names and config["model"] not in names:
+        raise ValueError(f"{where} is a {config['model']!r} checkpoint, not "
+                         f"{' or '.join(repr(n) for n in names)}{how}")
+    missing = [k for k in needs if k not in ckpt]
+    if missing:
+        raise ValueError(f"{where} lacks {missing} (it has {sorted(ckpt)}){how}")
+    model = build(config)
+    load_checkpoint(path, model, restore_rng=False)
+    model.eval()
+    return model, ckpt

@@ -25,3 +25,13 @@ def build(config: dict) -> Any:
     cls = _REGISTRY[name]
     params = inspect.signature(cls.__init__).parameters
     return cls(**{k: v for k, v in config.items() if k in params and k != "self"})
+
+
+def load(path: Any, expected: str | tuple[str, ...] | None = None, *, needs: tuple[str, ...] = (),
+         writer: str | None = None) -> tuple[Any, dict]:
+    """``(model, checkpoint)`` from an application's checkpoint (``io.save_model``): the
+    architecture rebuilt from its config by :func:`build`, its weights loaded, in eval mode.
+    ``expected``/``needs``/``writer`` as in :func:`deepwise.io.load_model`."""
+    from ..io import load_model
+
+    return load_model(path, build, expected, needs=needs, writer=writer)
