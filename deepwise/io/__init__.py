@@ -21,4 +21,5 @@ from .serialization import (
 )
 
 __all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "save_model", "load_model",
-           "check_state_dict", "atomic_write", "atomic_path", "SerializationError", "CheckpointError"]
+           "check_state_dict", "atomic_write", "atomic_path", "SerializationError",
+           "CheckpointError"]
