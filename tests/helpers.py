@@ -21,6 +21,13 @@ except ImportError:  # CI installs the CPU build; a developer may not have it
 SKIP_TORCH = "PyTorch is not installed: parity with PyTorch not checked (pip install torch==2.13.0)"
 
 
+def needs_torch() -> None:
+    """Skip the rest of the calling test (a comparison with PyTorch) when torch is absent; what
+    the test checked before this call has run and passed."""
+    if torch is None:
+        pytest.skip(SKIP_TORCH)
+
+
 def rand(*shape: int, seed: int = 0, low: float = -1.0, high: float = 1.0) -> np.ndarray:
     """Float64 uniform test data, repeatable."""
     return np.random.default_rng(seed).uniform(low, high, size=shape)
@@ -59,9 +66,12 @@ def check_op(fn: Callable[..., Any], inputs: Sequence[Any],
     require grad (default: all float arrays).
 
     1. gradcheck in float64 (central differences, every Jacobian entry takes part);
-    2. float32 output: finite, float32, the same shape as PyTorch's;
+    2. float32 output: finite, float32, the same shape as PyTorch's; when an input requires
+       grad, some output does;
     3. with PyTorch: the same values and gradients (float32, rtol/atol) for a random upstream
-       gradient; skipped with a message when torch is absent.
+       gradient; skipped with a message when torch is absent. Each output must agree with
+       PyTorch's on ``requires_grad`` (an op that loses its graph fails), and when an input
+       requires grad at least one gradient must be compared (nothing passes unchecked).
     """
     if grad is None:
         grad = [isinstance(x, np.ndarray) and x.dtype.kind == "f" for x in inputs]
@@ -76,9 +86,12 @@ def check_op(fn: Callable[..., Any], inputs: Sequence[Any],
         if isinstance(o, dw.Tensor) and o.dtype.kind == "f":
             assert o.dtype == np.float32, f"output dtype {o.dtype}, expected float32"
             assert np.all(np.isfinite(o.data)), "output has NaN/Inf"
-    if torch is None:
-        pytest.skip(SKIP_TORCH)
+    if any(isinstance(a, dw.Tensor) and a.requires_grad for a in t32):
+        assert any(isinstance(o, dw.Tensor) and o.requires_grad for o in outs), \
+            "an input requires grad, but no output does: the op lost its graph"
+    needs_torch()
     if torch_fn is None:
+        assert check_grad, "check_op: check_grad=False without torch_fn checks no gradient"
         return
     tt = [_to_torch(x, g) for x, g in zip(inputs, grad)]
     touts = _outputs(torch_fn(*tt))
@@ -90,20 +103,27 @@ def check_op(fn: Callable[..., Any], inputs: Sequence[Any],
         assert tuple(o.shape) == tuple(tv.shape), f"output #{k}: shape {o.shape} vs {tv.shape}"
         np.testing.assert_allclose(o.data, tv, rtol=rtol, atol=atol,
                                    err_msg=f"output #{k} differs from PyTorch")
-        if o.requires_grad and to.requires_grad:
+        assert o.requires_grad == to.requires_grad, \
+            f"output #{k}: requires_grad={o.requires_grad}, PyTorch's is {to.requires_grad}"
+        if o.requires_grad:
             w = rng.standard_normal(tv.shape).astype(np.float32)
             dws.append((o * dw.tensor(w)).sum())
             tos.append((to * torch.tensor(w)).sum())
-    if not dws:
+    wants_grad = [i for i, a in enumerate(t32) if isinstance(a, dw.Tensor) and a.requires_grad]
+    if not wants_grad:
         return
+    assert dws, f"inputs {wants_grad} require grad, but no output does: no gradient compared"
     sum(dws[1:], dws[0]).backward()
     sum(tos[1:], tos[0]).backward()
-    for i, (a, b) in enumerate(zip(t32, tt)):
-        if isinstance(a, dw.Tensor) and a.requires_grad:
-            assert b.grad is not None or a.grad is None, f"input #{i}: PyTorch has no gradient"
-            if b.grad is None:
-                continue
-            assert a.grad is not None, f"input #{i}: no gradient, PyTorch has one"
-            np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=rtol * 10,
-                                       atol=atol * 10,
-                                       err_msg=f"gradient of input #{i} differs from PyTorch")
+    compared = 0
+    for i in wants_grad:
+        a, b = t32[i], tt[i]
+        if b.grad is None:
+            assert a.grad is None, f"input #{i}: a gradient, PyTorch has none"
+            continue
+        assert a.grad is not None, f"input #{i}: no gradient, PyTorch has one"
+        np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=rtol * 10,
+                                   atol=atol * 10,
+                                   err_msg=f"gradient of input #{i} differs from PyTorch")
+        compared += 1
+    assert compared, f"inputs {wants_grad} require grad, but no gradient was compared"
