@@ -6,13 +6,13 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
+from helpers import needs_torch, torch
 
 import deepwise as dw
 from deepwise import nn
 from deepwise.autograd import ShapeError
 
-torch = pytest.importorskip("torch")
-tnn = torch.nn
+tnn = torch.nn if torch is not None else None  # the comparisons with PyTorch skip without it
 
 
 # ---- models used by several tests (the same structure in deepwise and in PyTorch) ------------
@@ -79,11 +79,14 @@ def test_parameter_requires_grad_shares_memory_and_repr():
     assert isinstance(p, dw.Tensor) and p.requires_grad and p.is_leaf
     assert p.data is t.data  # no copy, as in PyTorch
     assert not nn.Parameter(dw.ones(2), requires_grad=False).requires_grad
-    assert repr(p) == repr(tnn.Parameter(torch.ones(2)))
     y = p * 2
     assert type(y) is dw.Tensor and y.grad_fn is not None
     y.sum().backward()
     np.testing.assert_array_equal(p.grad.data, [2.0, 2.0])
+    assert repr(nn.Parameter(dw.ones(2))) == \
+        "Parameter containing:\ntensor([1., 1.], requires_grad=True)"
+    needs_torch()
+    assert repr(p) == repr(tnn.Parameter(torch.ones(2)))
 
 
 def test_parameter_deepcopy_and_pickle():
@@ -96,7 +99,32 @@ def test_parameter_deepcopy_and_pickle():
 
 # ---- registration and iteration --------------------------------------------------------------
 
+NET_PARAMS = ["embed.weight", "embed.bias", "blocks.0.scale", "blocks.0.fc.weight",
+              "blocks.0.fc.bias", "blocks.1.scale", "blocks.1.fc.weight", "blocks.1.fc.bias",
+              "head.1.weight"]
+
+
+def test_named_parameters_state_dict_and_module_names():
+    """PyTorch's names and order (written out, so this runs without it)."""
+    net = Net()
+    assert [n for n, _ in net.named_parameters()] == NET_PARAMS
+    assert list(net.state_dict()) == ["embed.weight", "embed.bias", "blocks.0.scale",
+                                      "blocks.0.count", "blocks.0.fc.weight", "blocks.0.fc.bias",
+                                      "blocks.1.scale", "blocks.1.count", "blocks.1.fc.weight",
+                                      "blocks.1.fc.bias", "head.1.weight"]
+    assert [n for n, _ in net.named_buffers()] == ["blocks.0.count", "blocks.0.cache",
+                                                   "blocks.1.count", "blocks.1.cache"]
+    assert [n for n, _ in net.named_modules()] == ["", "embed", "blocks", "blocks.0",
+                                                   "blocks.0.fc", "blocks.1", "blocks.1.fc",
+                                                   "head", "head.0", "head.1"]
+    assert [n for n, _ in net.named_children()] == ["embed", "blocks", "head"]
+    assert [n for n, _ in net.blocks[0].named_parameters(prefix="b", recurse=False)] == \
+        ["b.scale"]
+    assert len(list(net.parameters())) == 9
+
+
 def test_named_parameters_and_state_dict_keys_match_pytorch():
+    needs_torch()
     net, tnet = Net(), torch_net()
     assert [n for n, _ in net.named_parameters()] == [n for n, _ in tnet.named_parameters()]
     assert list(net.state_dict()) == list(tnet.state_dict())
@@ -123,11 +151,15 @@ def test_registration_order_is_insertion_order():
 def test_shared_parameters_and_modules_listed_once():
     shared = nn.Linear(2, 2)
     model = nn.Sequential(shared, nn.ReLU(), shared)
-    tshared = tnn.Linear(2, 2)
-    tmodel = tnn.Sequential(tshared, tnn.ReLU(), tshared)
     assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias"]
     assert len(list(model.modules())) == 3  # Sequential, Linear, ReLU
     # the state dict lists a shared tensor under each name, as PyTorch does
+    both = ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert list(model.state_dict()) == both
+    assert [n for n, _ in model.named_parameters(remove_duplicate=False)] == both
+    needs_torch()
+    tshared = tnn.Linear(2, 2)
+    tmodel = tnn.Sequential(tshared, tnn.ReLU(), tshared)
     assert list(model.state_dict()) == list(tmodel.state_dict())
     assert [n for n, _ in model.named_parameters(remove_duplicate=False)] == \
         [n for n, _ in tmodel.named_parameters(remove_duplicate=False)]
@@ -238,6 +270,7 @@ def test_state_dict_is_copies_and_round_trips():
 
 
 def test_load_pytorch_state_dict_gives_pytorch_outputs():
+    needs_torch()
     net, tnet = Net(), torch_net()
     with torch.no_grad():
         for p in tnet.parameters():
@@ -386,9 +419,26 @@ def test_shape_error_in_unregistered_module_still_reports():
 
 # ---- printing and copying --------------------------------------------------------------------
 
+NET_REPR = """Net(
+  (embed): Linear(in_features=3, out_features=4, bias=True)
+  (blocks): ModuleList(
+    (0-1): 2 x Block(
+      (fc): Linear(in_features=4, out_features=4, bias=True)
+    )
+  )
+  (head): Sequential(
+    (0): ReLU()
+    (1): Linear(in_features=4, out_features=2, bias=False)
+  )
+)"""
+
+
 def test_repr_matches_pytorch():
-    assert repr(Net()) == repr(torch_net())
+    """PyTorch's text (repeated children folded into ``(0-1): 2 x``), written out."""
+    assert repr(Net()) == NET_REPR
     assert repr(nn.Module()) == "Module()"
+    needs_torch()
+    assert repr(torch_net()) == NET_REPR
 
 
 def test_deepcopy_and_pickle_model():
