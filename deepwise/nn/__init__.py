@@ -31,6 +31,7 @@ from .loss import (
     MSELoss,
     NLLLoss,
     SmoothL1Loss,
+    TripletMarginLoss,
 )
 from .module import (
     Module,

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 from ..ops.activation import *  # noqa: F403
 from ..ops.activation import __all__ as _activation_all
+from ..ops.attention import scaled_dot_product_attention
 from ..ops.conv import *  # noqa: F403
 from ..ops.conv import __all__ as _conv_all
+from ..ops.distance import *  # noqa: F403
+from ..ops.distance import __all__ as _distance_all
 from ..ops.embedding import embedding
 from ..ops.linalg import linear
 from ..ops.loss import *  # noqa: F403
@@ -28,4 +31,5 @@ from ..ops.pool import __all__ as _pool_all
 from ..ops.shape import pad
 
 __all__ = [*_activation_all, *_loss_all, *_conv_all, *_pool_all, *_norm_all, "embedding", "linear",
-           "pad"]
+           "pad", "scaled_dot_product_attention"]
+__all__ += _distance_all

@@ -14,6 +14,7 @@ from .module import Module
 
 __all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
            "BCELoss", "BCEWithLogitsLoss"]
+__all__ += ["TripletMarginLoss"]
 
 
 class _Loss(Module):
@@ -204,3 +205,33 @@ class BCEWithLogitsLoss(_WeightedLoss):
         return F.binary_cross_entropy_with_logits(input, target, weight=self.weight,
                                                   reduction=self.reduction,
                                                   pos_weight=self.pos_weight)
+
+
+class TripletMarginLoss(_Loss):
+    """The triplet loss ``max(0, margin + d(anchor, positive) - d(anchor, negative))`` with
+    ``d`` the p-norm distance ``||x - y + eps||_p`` (Schroff et al., FaceNet, 2015): it pulls
+    an anchor towards a sample of the same identity and pushes it from one of another, until
+    they are ``margin`` apart. ``swap=True`` also measures the negative from the positive and
+    takes the nearer (Balntas et al., 2016).
+
+    Shape: anchor, positive, negative (N, D) or (D,); output a scalar, or (N,) with
+    ``reduction='none'``.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> a, p, n = dw.tensor([[0.0, 0.0]]), dw.tensor([[0.0, 1.0]]), dw.tensor([[0.0, 1.5]])
+    >>> round(nn.TripletMarginLoss(margin=1.0)(a, p, n).item(), 4)
+    0.5
+    """
+
+    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6,
+                 swap: bool = False, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        return F.triplet_margin_loss(anchor, positive, negative, margin=self.margin, p=self.p,
+                                     eps=self.eps, swap=self.swap, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}, p={self.p}, swap={self.swap}"

@@ -11,9 +11,12 @@ are bound here, once.
 from ..tensor import Tensor
 from . import (activation, arith, conv, embedding, index, interpolate, linalg, loss, norm, pool,
                reduce, rnn, shape)
+from . import attention
+from . import distance
 
 FAMILIES = (arith, reduce, shape, index, linalg, activation, loss, conv, pool, interpolate, norm,
-            embedding, rnn)
+            embedding, rnn, attention)
+FAMILIES += (distance,)
 
 for _m in FAMILIES:
     for _name in _m.TENSOR_METHODS:
