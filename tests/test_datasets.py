@@ -307,7 +307,7 @@ def test_real_fashion_mnist(isolated, monkeypatch):
     assert train.data.dtype == np.uint8 and train.targets.dtype == np.int64
     np.testing.assert_array_equal(np.bincount(train.targets), [6000] * 10)
     np.testing.assert_array_equal(np.bincount(test.targets), [1000] * 10)
-    # MD5 of the decompressed files, as listed in /work/shared/data/fashion-mnist.md
+    # MD5 of the decompressed files, as listed in the project's shared data notes (fashion-mnist.md)
     assert whole_file_md5((0x803, 60000, 28, 28), train.data) == \
         "f4a8712d7a061bf5bd6d2ca38dc4d50a"
     assert whole_file_md5((0x801, 60000), train.targets.astype(np.uint8)) == \

@@ -1,16 +1,15 @@
-"""models.sentiment: masking by lengths, training, prediction, cross-validation, checkpoints."""
+"""apps.sentiment and models.SentimentRNN: masking by lengths, training, prediction,
+cross-validation, checkpoints, the commands."""
 
-import argparse
 import os
+import re
 
 import numpy as np
 import pytest
+from conftest import shared_data
 
 import deepwise as dw
-from deepwise.data.text import Vocab, pad_batch
-from deepwise.models.char_rnn import SequenceTooLongError
-from deepwise.models.sentiment import (
-    SentimentRNN,
+from deepwise.apps.sentiment import (
     cross_validate,
     load_labelled_sentences,
     load_sentiment,
@@ -18,8 +17,9 @@ from deepwise.models.sentiment import (
     save_sentiment,
     train_sentiment,
 )
-
-UCI = "/work/shared/data/sentiment-uci"
+from deepwise.cli import main
+from deepwise.data.text import Vocab, pad_batch
+from deepwise.models import SentimentRNN, SequenceTooLongError
 
 
 def _seqs(rng, n, vocab=30, lo=1, hi=9):
@@ -82,7 +82,16 @@ def test_lengths_and_shape_errors():
 
 
 def test_padding_idx_embedding_is_zero_and_frozen():
-    model = SentimentRNN(30, 8, 6, padding_idx=0)
+    model = SentimentRNN(30, 8, 6, padding_idx=0, dropout=0.0)
+    np.testing.assert_array_equal(model.embed.weight.numpy()[0], 0)
+    # frozen: a batch that uses the pad id gets no gradient for its row, so an optimizer step
+    # (here with weight decay too, which moves every other row) leaves it at zero
+    x = dw.tensor([[5, 0, 0], [0, 7, 0]])  # pad ids among real words, lengths cover them
+    model(x, dw.tensor([3, 3])).sum().backward()
+    g = model.embed.weight.grad.numpy()
+    np.testing.assert_array_equal(g[0], 0)
+    assert np.abs(g[5]).sum() > 0 and np.abs(g[7]).sum() > 0
+    dw.optim.SGD(model.parameters(), lr=0.5, weight_decay=0.1).step()
     np.testing.assert_array_equal(model.embed.weight.numpy()[0], 0)
 
 
@@ -132,15 +141,18 @@ def test_predict_sentence_longer_than_max_len_is_a_clear_error():
 
 
 def test_cross_validate_folds():
-    texts, labels = _synthetic(100)
-    r = cross_validate(texts, labels, k=3, epochs=2, embed_dim=8, hidden_size=8)
+    texts, labels = _synthetic(240)
+    r = cross_validate(texts, labels, k=3, epochs=8, lr=1e-2, embed_dim=16, hidden_size=16,
+                       dropout=0.1)
     assert len(r["accuracies"]) == 3
     assert r["mean"] == pytest.approx(np.mean(r["accuracies"]))
-    assert all(0.0 <= a <= 1.0 for a in r["accuracies"])
+    # the task is learnable in 8 epochs: every fold clearly beats chance (0.5)
+    assert min(r["accuracies"]) >= 0.7, r["accuracies"]
     with pytest.raises(ValueError, match="k must be"):
         cross_validate(texts, labels, k=1)
-    ens = cross_validate(texts, labels, k=2, ensemble=2, epochs=1, embed_dim=8, hidden_size=8)
-    assert len(ens["accuracies"]) == 2 and 0.0 <= ens["single_mean"] <= 1.0
+    ens = cross_validate(texts[:100], labels[:100], k=2, ensemble=2, epochs=1, embed_dim=8,
+                         hidden_size=8)
+    assert len(ens["accuracies"]) == 2 and "single_mean" in ens
     with pytest.raises(ValueError, match="ensemble must be"):
         cross_validate(texts, labels, k=2, ensemble=0)
 
@@ -155,7 +167,7 @@ def test_checkpoint_roundtrip(tmp_path):
     np.testing.assert_allclose(predict(m2, v2, ["good phone", "bad"]),
                                predict(model, vocab, ["good phone", "bad"]))
     dw.io.save({"w": np.zeros(3)}, tmp_path / "other.safetensors")
-    with pytest.raises(ValueError, match="not a sentiment checkpoint"):
+    with pytest.raises(ValueError, match="holds no model config.*deepwise train sentiment"):
         load_sentiment(tmp_path / "other.safetensors")
 
 
@@ -176,36 +188,30 @@ def test_load_labelled_sentences_dir_and_file(tmp_path):
 # ---- the command line -----------------------------------------------------------------------
 
 def _cli(argv):
-    from deepwise.cli_text import add_commands
-
-    parser = argparse.ArgumentParser(prog="deepwise")
-    top = parser.add_subparsers(dest="command")
-    train = top.add_parser("train").add_subparsers(dest="model_kind")
-    add_commands(top, train)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return main(argv)
 
 
 def test_cli_train_and_predict(tmp_path, capsys):
-    texts, labels = _synthetic(120)
+    texts, labels = _synthetic(300)
     data = tmp_path / "data"
     data.mkdir()
     (data / "toy_labelled.txt").write_text(
         "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
     out = tmp_path / "run"
-    assert _cli(["train", "sentiment", "--data", str(data), "--epochs", "2", "--embed", "8",
-                 "--hidden", "8", "--cv", "2", "--out", str(out), "--quiet"]) == 0
+    assert _cli(["train", "sentiment", "--data", str(data), "--epochs", "10", "--lr", "0.01",
+                 "--embed", "16", "--hidden", "16", "--dropout", "0.1", "--cv", "2",
+                 "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "2-fold cross-validated accuracy" in printed
     assert os.path.isfile(out / "sentiment.safetensors") and os.path.isfile(out / "metrics.json")
-    assert _cli(["predict", str(out / "sentiment.safetensors"), "great food", "awful"]) == 0
-    lines = capsys.readouterr().out.strip().split("\n")
-    assert len(lines) == 2
-    label, prob, sentence = lines[0].split("\t")
-    assert label in ("positive", "negative") and 0.5 <= float(prob) <= 1.0
-    assert sentence == "great food"
-    with pytest.raises(SystemExit, match="deepwise train sentiment: .*no '\\*_labelled.txt'"):
-        _cli(["train", "sentiment", "--data", str(tmp_path / "run")])
+    assert _cli(["predict", str(out / "sentiment.safetensors"), "the food was great",
+                 "it is awful"]) == 0
+    lines = [line.split("\t") for line in capsys.readouterr().out.strip().split("\n")]
+    assert [(label, sentence) for label, _, sentence in lines] == [
+        ("positive", "the food was great"), ("negative", "it is awful")]
+    assert _cli(["train", "sentiment", "--data", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert re.match(r"deepwise train sentiment: .*no '\*_labelled.txt'", err), err
 
 
 @pytest.mark.parametrize("argv", [["train", "sentiment", "--help"], ["predict", "--help"]])
@@ -222,7 +228,7 @@ def test_cli_help(argv, capsys):
 def test_uci_sentiment_5_fold_cross_validation():
     """Amazon + Yelp sentences (2,000), 5-fold CV: mean accuracy >= 0.78 (the README's
     bag-of-words logistic regression: 0.795)."""
-    texts, labels = load_labelled_sentences(UCI)
+    texts, labels = load_labelled_sentences(shared_data("sentiment-uci"))
     assert len(texts) == 2000 and labels.sum() == 1000
     r = cross_validate(texts, labels, k=5, seed=0)
     assert r["mean"] >= 0.78, r

@@ -4,12 +4,10 @@ import collections
 
 import numpy as np
 import pytest
+from conftest import shared_data
 
 from deepwise.data import text as T
 from deepwise.tensor import Tensor
-
-SHAKESPEARE = "/work/shared/data/tinyshakespeare/input.txt"
-
 
 # ---- read_text: bad files give clear messages -------------------------------------------------
 
@@ -146,7 +144,7 @@ def test_char_vocab_with_unk_special_and_non_ascii():
 
 
 def test_char_vocab_tinyshakespeare():
-    text = T.read_text(SHAKESPEARE)
+    text = T.read_text(shared_data("tinyshakespeare/input.txt"))
     v = T.CharVocab.from_text(text)
     assert len(v) == 65  # as the data set's README states
     assert v.decode(v.encode(text[:2000])) == text[:2000]

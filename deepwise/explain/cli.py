@@ -25,8 +25,7 @@ def _descent(args: argparse.Namespace) -> int:
     from .descent import descent
     out = args.out
     if out is not None and not out.lower().endswith((".png", ".svg", ".pdf")):
-        raise SystemExit(f"deepwise explain descent: --out {out!r} should end in .png, .svg or "
-                         ".pdf")
+        raise ValueError(f"--out {out!r} should end in .png, .svg or .pdf")
     descent(out, steps=args.steps)
     return 0
 

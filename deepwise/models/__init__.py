@@ -1,5 +1,9 @@
-"""Reference models for each application, and ``build(config)`` to rebuild one from the config
-stored in its checkpoint."""
+"""Architectures only - the networks the applications train - and ``build(config)`` to rebuild one
+from the config stored in its checkpoint (``load(path)`` does both and loads the weights).
+
+Each model documents its input and output shapes (``Shape:``) and is registered below under the
+name its checkpoints carry in ``config["model"]``. Data preparation, training recipes and commands
+live in ``deepwise/apps/``."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 
 from .char_rnn import CharRNN
 from .cnn import LeNet5, SmallCNN
+from .errors import SequenceTooLongError
 from .mlp import MLP
 from .sentiment import SentimentRNN
 

@@ -26,7 +26,7 @@ from ...tensor import Tensor
 
 __all__ = [
     "PackedSequence", "pad_sequence", "unpad_sequence", "pack_padded_sequence",
-    "pad_packed_sequence", "pack_sequence", "unpack_sequence",
+    "pad_packed_sequence", "pack_sequence", "unpack_sequence", "detach_hidden",
 ]
 
 
@@ -224,3 +224,13 @@ def unpack_sequence(packed_sequences: PackedSequence) -> list[Tensor]:
     """The inverse of :func:`pack_sequence`: the list of tensors (L_i, *), original order."""
     padded, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
     return unpad_sequence(padded, lengths, batch_first=True)
+
+
+def detach_hidden(hidden: Any) -> Any:
+    """Cut the graph behind a recurrent state (a Tensor, or an LSTM's ``(h, c)``): the values
+    carry on into the next batch, the gradients do not (truncated BPTT)."""
+    if hidden is None:
+        return None
+    if isinstance(hidden, Tensor):
+        return hidden.detach()
+    return tuple(detach_hidden(h) for h in hidden)
