@@ -18,6 +18,12 @@ from .activation import (
     Softplus,
     Tanh,
 )
+from .attention import (
+    BahdanauAttention,
+    LuongAttention,
+    MultiheadAttention,
+    PositionalEncoding,
+)
 from .container import ModuleDict, ModuleList, Sequential
 from .conv import Conv1d, Conv2d, ConvTranspose2d
 from .dropout import Dropout, Dropout2d
@@ -26,6 +32,7 @@ from .loss import (
     BCELoss,
     BCEWithLogitsLoss,
     CrossEntropyLoss,
+    CTCLoss,
     HuberLoss,
     L1Loss,
     MSELoss,

@@ -17,6 +17,7 @@ from ..ops.activation import *  # noqa: F403
 from ..ops.activation import __all__ as _activation_all
 from ..ops.attention import scaled_dot_product_attention
 from ..ops.conv import *  # noqa: F403
+from ..ops.ctc import ctc_loss
 from ..ops.conv import __all__ as _conv_all
 from ..ops.distance import *  # noqa: F403
 from ..ops.distance import __all__ as _distance_all
@@ -33,3 +34,4 @@ from ..ops.shape import pad
 __all__ = [*_activation_all, *_loss_all, *_conv_all, *_pool_all, *_norm_all, "embedding", "linear",
            "pad", "scaled_dot_product_attention"]
 __all__ += _distance_all
+__all__ += ["ctc_loss"]

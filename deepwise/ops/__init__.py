@@ -13,10 +13,12 @@ from . import (activation, arith, conv, embedding, index, interpolate, linalg, l
                reduce, rnn, shape)
 from . import attention
 from . import distance
+from . import ctc
 
 FAMILIES = (arith, reduce, shape, index, linalg, activation, loss, conv, pool, interpolate, norm,
             embedding, rnn, attention)
 FAMILIES += (distance,)
+FAMILIES += (ctc,)
 
 for _m in FAMILIES:
     for _name in _m.TENSOR_METHODS:
