@@ -3,6 +3,7 @@
 - :class:`MNIST`, :class:`FashionMNIST`: the IDX files (found in ``root``, ``$DEEPWISE_DATA``,
   ``~/.cache/deepwise`` or a system package; ``download=True`` fetches them).
 - :class:`Digits`: the UCI 8x8 digits, shipped inside the package (works offline, anywhere).
+- :class:`ORLFaces`: the ORL (AT&T) face photos, PGM files in a zip or directory.
 """
 
 from .digits import Digits
@@ -15,6 +16,8 @@ from .mnist import (
     download_file,
     read_idx,
 )
+from .orl import ORLFaces, read_orl
 
 __all__ = ["MNIST", "FashionMNIST", "Digits", "read_idx", "download_file", "IDXFormatError",
            "DatasetNotFoundError", "ChecksumError"]
+__all__ += ["ORLFaces", "read_orl"]
