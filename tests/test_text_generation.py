@@ -286,13 +286,15 @@ def test_cli_help(argv, capsys):
 # ---- on the real data -----------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_tinyshakespeare_learns_within_3_minutes():
-    """The full recipe on tiny-shakespeare, with a smaller model (LSTM 1x128) and a 1.5-minute
-    training budget: validation loss below 2.2 nats/char (the unigram model: 3.35). On a quiet
-    2-core machine it reaches ~1.65 (1.61 with 2.2 minutes); 2.2 leaves room for a loaded one."""
-    r = train_char_rnn(path=shared_data("tinyshakespeare/input.txt"), minutes=1.5, batch_size=32,
-                       bptt=64, lr=3e-3,
-                       hidden_size=128, num_layers=1, dropout=0.0, eval_every=10**9,
-                       val_batch_size=32, sample_length=200, log=None)
-    assert r["val_loss"] < 2.2, r["history"]
-    assert r["steps"] > 50
+def test_tinyshakespeare_learns_in_1500_steps():
+    """The full recipe on tiny-shakespeare, with a smaller model (LSTM 1x128) and a budget of
+    1,500 batches of 32x64 characters (a step budget, so the result does not depend on the
+    machine's load; ~45-60 s): measured 1.749 nats/char on 2026-12-01. The bound 1.85 leaves 0.1
+    for BLAS and threading differences; a bigram model gets ~2.3, the unigram model 3.35."""
+    r = train_char_rnn(path=shared_data("tinyshakespeare/input.txt"), max_steps=1500,
+                       batch_size=32, bptt=64, lr=3e-3, hidden_size=128, num_layers=1,
+                       dropout=0.0, eval_every=10**9, val_batch_size=32, sample_length=200,
+                       log=None)
+    assert r["steps"] == 1500
+    assert r["val_loss"] < 1.85, r["history"]
+    assert len(r["sample"]) >= 200
