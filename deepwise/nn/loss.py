@@ -15,6 +15,7 @@ from .module import Module
 __all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
            "BCELoss", "BCEWithLogitsLoss"]
 __all__ += ["TripletMarginLoss"]
+__all__ += ["CTCLoss"]
 
 
 class _Loss(Module):
@@ -235,3 +236,38 @@ class TripletMarginLoss(_Loss):
 
     def extra_repr(self) -> str:
         return f"margin={self.margin}, p={self.p}, swap={self.swap}"
+
+
+class CTCLoss(_Loss):
+    """Connectionist Temporal Classification (Graves et al., 2006): ``-log p(target | input)``
+    summed over every frame-wise alignment of the target (repeats merged, blanks dropped), one
+    forward-backward op (``deepwise.ops.ctc``). PyTorch's signature.
+
+    ``blank``: the blank's class id; ``reduction='mean'`` divides each loss by its target length
+    and averages over the batch; ``zero_infinity``: an impossible alignment gives 0, not inf.
+
+    Shape:
+        Log_probs: (T, N, C) log_softmax outputs, or (T, C).
+        Targets: (N, S) padded, or 1-D concatenated (sum(target_lengths)).
+        Input_lengths, Target_lengths: (N,).
+        Output: a scalar, or (N,) with ``reduction='none'``.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> lp = dw.full((3, 1, 2), -0.6931471805599453)  # blank or "1", each 1/2, for 3 frames
+    >>> round(nn.CTCLoss(reduction="sum")(lp, [[1]], [3], [1]).item(), 4)  # -log(6/8)
+    0.2877
+    """
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False
+                 ) -> None:
+        super().__init__(reduction)
+        self.blank, self.zero_infinity = int(blank), bool(zero_infinity)
+
+    def forward(self, log_probs: Tensor, targets: Any, input_lengths: Any,
+                target_lengths: Any) -> Tensor:
+        return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=self.blank,
+                          reduction=self.reduction, zero_infinity=self.zero_infinity)
+
+    def extra_repr(self) -> str:
+        return f"blank={self.blank}, zero_infinity={self.zero_infinity}"
