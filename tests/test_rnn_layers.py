@@ -4,6 +4,7 @@ lengths=, dropout, truncated BPTT, and small models that must learn."""
 
 import numpy as np
 import pytest
+from helpers import needs_torch, torch
 
 import deepwise as dw
 from deepwise import optim
@@ -15,12 +16,11 @@ from deepwise.nn.sparse import Embedding
 from deepwise.nn.utils import rnn as U
 from deepwise.ops.loss import cross_entropy
 
-torch = pytest.importorskip("torch")
-TU = torch.nn.utils.rnn
+TU = torch.nn.utils.rnn if torch is not None else None  # comparisons with PyTorch skip without it
 
-LAYERS = {"lstm": (LSTM, torch.nn.LSTM, {}), "gru": (GRU, torch.nn.GRU, {}),
-          "rnn_tanh": (RNN, torch.nn.RNN, {}), "rnn_relu": (RNN, torch.nn.RNN,
-                                                         {"nonlinearity": "relu"})}
+# deepwise class, PyTorch's class name in torch.nn, extra arguments
+LAYERS = {"lstm": (LSTM, "LSTM", {}), "gru": (GRU, "GRU", {}), "rnn_tanh": (RNN, "RNN", {}),
+          "rnn_relu": (RNN, "RNN", {"nonlinearity": "relu"})}
 
 
 def randn(*shape, seed=0):
@@ -28,10 +28,13 @@ def randn(*shape, seed=0):
 
 
 def pair(name, *args, **kw):
-    """A deepwise layer and a PyTorch layer with the same weights (its state dict, as .numpy())."""
-    cls, tcls, extra = LAYERS[name]
+    """A deepwise layer and a PyTorch layer with the same weights (its state dict, as .numpy());
+    without PyTorch, the deepwise layer and None."""
+    cls, tname, extra = LAYERS[name]
+    if torch is None:
+        return cls(*args, **kw, **extra), None
     torch.manual_seed(0)
-    t = tcls(*args, **kw, **extra)
+    t = getattr(torch.nn, tname)(*args, **kw, **extra)
     m = cls(*args, **kw, **extra)
     m.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
     return m, t
@@ -44,7 +47,7 @@ def states(out):
 
 def assert_close(a, b, what, rtol=1e-5, atol=1e-5):
     np.testing.assert_allclose(a.data if isinstance(a, dw.Tensor) else a,
-                               b.detach().numpy() if isinstance(b, torch.Tensor) else b,
+                               b.detach().numpy() if hasattr(b, "detach") else b,
                                rtol=rtol, atol=atol, err_msg=what)
 
 
@@ -63,11 +66,29 @@ def backward_both(m_out, t_out, seed=1):
 
 
 def check_grads(m, t, inputs=(), rtol=1e-4, atol=1e-5):
-    for (name, p), (tname, tp) in zip(m.named_parameters(), t.named_parameters()):
-        assert name == tname
-        assert_close(p.grad, tp.grad, f"gradient of {name}", rtol, atol)
+    """Every parameter's gradient equals PyTorch's, matched by name (a parameter that only one
+    side has fails), then the inputs' gradients."""
+    ours, theirs = dict(m.named_parameters()), dict(t.named_parameters())
+    assert list(ours) == list(theirs), \
+        f"parameters: missing {sorted(set(theirs) - set(ours))}, " \
+        f"extra {sorted(set(ours) - set(theirs))}, order {list(ours)} vs {list(theirs)}"
+    for name, p in ours.items():
+        assert p.grad is not None, f"{name}: no gradient, PyTorch has one"
+        assert_close(p.grad, theirs[name].grad, f"gradient of {name}", rtol, atol)
     for k, (a, b) in enumerate(inputs):
         assert_close(a.grad, b.grad, f"gradient of input #{k}", rtol, atol)
+
+
+def test_check_grads_fails_on_a_parameter_only_one_side_has():
+    needs_torch()
+    m, t = pair("gru", 3, 4)
+    x = randn(5, 2, 3)
+    backward_both(m(dw.tensor(x)), t(torch.from_numpy(x)))
+    check_grads(m, t)
+    no_bias = torch.nn.GRU(3, 4, bias=False)
+    no_bias(torch.from_numpy(x))[0].sum().backward()
+    with pytest.raises(AssertionError, match=r"extra \['bias_hh_l0', 'bias_ih_l0'\]"):
+        check_grads(m, no_bias)
 
 
 # ---- layers vs PyTorch --------------------------------------------------------------------------
@@ -77,6 +98,7 @@ def check_grads(m, t, inputs=(), rtol=1e-4, atol=1e-5):
 @pytest.mark.parametrize("bidirectional,batch_first", [(False, False), (True, False),
                                                        (True, True), (False, True)])
 def test_layer_parity_two_layers(name, bidirectional, batch_first):
+    needs_torch()
     m, t = pair(name, 4, 5, num_layers=2, bidirectional=bidirectional, batch_first=batch_first)
     d = 2 if bidirectional else 1
     x = randn(*((3, 6, 4) if batch_first else (6, 3, 4)), seed=2)
@@ -97,6 +119,7 @@ def test_layer_parity_two_layers(name, bidirectional, batch_first):
 
 @pytest.mark.parametrize("name", ["lstm", "gru"])
 def test_no_bias_default_state_unbatched(name):
+    needs_torch()
     m, t = pair(name, 3, 4, bias=False)
     assert [n for n, _ in m.named_parameters()] == ["weight_ih_l0", "weight_hh_l0"]
     x = randn(5, 3)
@@ -113,9 +136,8 @@ def test_dropout_between_layers(name):
     m, t = pair(name, 4, 5, num_layers=3, dropout=0.5)
     x = randn(6, 2, 4)
     m.eval()
-    t.eval()
-    out, tout = m(dw.tensor(x)), t(torch.from_numpy(x))
-    assert_close(out[0], tout[0], "eval output with dropout=0.5")
+    out = m(dw.tensor(x))
+    np.testing.assert_array_equal(m(dw.tensor(x))[0].data, out[0].data)  # eval: no dropout
     m.train()
     dw.manual_seed(1)
     a = m(dw.tensor(x))[0].data
@@ -127,14 +149,23 @@ def test_dropout_between_layers(name):
         m1 = LAYERS[name][0](4, 5, num_layers=1, dropout=0.5)  # nothing to drop after
     np.testing.assert_array_equal(m1.train()(dw.tensor(x))[0].data,
                                   m1.eval()(dw.tensor(x))[0].data)
+    needs_torch()
+    t.eval()
+    assert_close(out[0], t(torch.from_numpy(x))[0], "eval output with dropout=0.5")
 
 
 def test_parameter_names_order_init_and_repr():
     m = LSTM(3, 8, num_layers=2, bidirectional=True)
-    t = torch.nn.LSTM(3, 8, num_layers=2, bidirectional=True)
-    assert [n for n, _ in m.named_parameters()] == [n for n, _ in t.named_parameters()]
-    for (n, p), (_, tp) in zip(m.named_parameters(), t.named_parameters()):
-        assert p.shape == tuple(tp.shape), n
+    # PyTorch's names and shapes: per layer and direction W_ih (4H, in), W_hh (4H, H), 2 biases
+    expected = {}
+    for layer in range(2):
+        for sfx in ("", "_reverse"):
+            width = 3 if layer == 0 else 16
+            expected.update({f"weight_ih_l{layer}{sfx}": (32, width),
+                             f"weight_hh_l{layer}{sfx}": (32, 8),
+                             f"bias_ih_l{layer}{sfx}": (32,), f"bias_hh_l{layer}{sfx}": (32,)})
+    assert [(n, p.shape) for n, p in m.named_parameters()] == list(expected.items())
+    for p in m.parameters():
         assert p.dtype == np.float32 and np.abs(p.data).max() <= 1 / np.sqrt(8)
     big = GRU(10, 100)
     w = big.weight_hh_l0.data
@@ -143,6 +174,10 @@ def test_parameter_names_order_init_and_repr():
     assert repr(RNN(2, 3, nonlinearity="relu", batch_first=True)) == \
         "RNN(2, 3, nonlinearity='relu', batch_first=True)"
     assert len(m.all_weights) == 4 and len(m.all_weights[0]) == 4
+    needs_torch()
+    t = torch.nn.LSTM(3, 8, num_layers=2, bidirectional=True)
+    assert [(n, p.shape) for n, p in m.named_parameters()] == \
+        [(n, tuple(p.shape)) for n, p in t.named_parameters()]
 
 
 def test_layer_errors_name_the_layer():
@@ -165,6 +200,7 @@ def test_layer_errors_name_the_layer():
 @pytest.mark.parametrize("name", list(LAYERS))
 @pytest.mark.parametrize("enforce_sorted", [False, True])
 def test_packed_sequence_parity(name, enforce_sorted):
+    needs_torch()
     lengths = [6, 4, 4, 1] if enforce_sorted else [4, 6, 1, 4]
     m, t = pair(name, 3, 5, num_layers=2, bidirectional=True)
     x = randn(6, 4, 3, seed=4)
@@ -203,37 +239,37 @@ def test_lengths_keyword_equals_packed_and_each_sequence_alone(name):
         x[b, n:] = 77.0  # padding values must not matter
     xs = dw.tensor(x, requires_grad=True)
     out = m(xs, lengths=lengths)
+    w = randn(*out[0].shape, seed=6)
+    (out[0] * dw.tensor(w)).sum().backward()
+    assert np.all(xs.grad.data[0, 3:] == 0) and np.all(xs.grad.data[2, 2:] == 0)
+    assert np.all(out[0].data[0, 3:] == 0) and np.all(out[0].data[2, 2:] == 0)
+    for b, n in enumerate(lengths):  # each sequence alone
+        alone = m(dw.tensor(x[b:b + 1, :n]))
+        assert_close(out[0].data[b:b + 1, :n], alone[0].data, "sequence alone")
+        for s, s1 in zip(states(out), states(alone)):
+            assert_close(s.data[:, b], s1.data[:, 0], "final state alone")
+    needs_torch()
     txs = torch.tensor(x, requires_grad=True)
     tout = t(TU.pack_padded_sequence(txs, lengths, batch_first=True, enforce_sorted=False))
     tpad = TU.pad_packed_sequence(tout[0], batch_first=True)[0]
     assert_close(out[0], tpad, "output with lengths=")
     for s, ts in zip(states(out), states(tout)):
         assert_close(s, ts, "final state with lengths=")
-    w = randn(*out[0].shape, seed=6)
-    (out[0] * dw.tensor(w)).sum().backward()
     (tpad * torch.from_numpy(w)).sum().backward()
     check_grads(m, t, [(xs, txs)])
-    assert np.all(xs.grad.data[0, 3:] == 0) and np.all(xs.grad.data[2, 2:] == 0)
-    for b, n in enumerate(lengths):  # each sequence alone
-        alone = m(dw.tensor(x[b:b + 1, :n]))
-        assert_close(out[0].data[b:b + 1, :n], alone[0].data, "sequence alone")
-        for s, s1 in zip(states(out), states(alone)):
-            assert_close(s.data[:, b], s1.data[:, 0], "final state alone")
 
 
 def test_pack_pad_utilities_match_torch():
     seqs = [randn(3, 2, seed=1), randn(5, 2, seed=2), randn(1, 2, seed=3)]
-    ds, ts = [dw.tensor(s, requires_grad=True) for s in seqs], [torch.tensor(s) for s in seqs]
-    for side in ("right", "left"):
-        for bf in (False, True):
-            got = U.pad_sequence(ds, batch_first=bf, padding_value=-2.0, padding_side=side)
-            want = TU.pad_sequence(ts, batch_first=bf, padding_value=-2.0, padding_side=side)
-            assert_close(got, want, f"pad_sequence {side} batch_first={bf}", 0, 0)
+    ds = [dw.tensor(s, requires_grad=True) for s in seqs]
+    left = U.pad_sequence(ds, batch_first=True, padding_value=-2.0, padding_side="left")
+    for b, s in enumerate(seqs):  # each sequence at the end of its row, -2 before it
+        np.testing.assert_array_equal(left.data[b, 5 - len(s):], s)
+        assert np.all(left.data[b, :5 - len(s)] == -2.0)
     U.pad_sequence(ds).sum().backward()  # differentiable: each element used once
     assert all(np.array_equal(d.grad.data, np.ones_like(s)) for d, s in zip(ds, seqs))
-    p, tp = U.pack_sequence(ds, enforce_sorted=False), TU.pack_sequence(ts, enforce_sorted=False)
-    assert_close(p.data, tp.data, "pack_sequence", 0, 0)
-    assert p.batch_sizes.tolist() == tp.batch_sizes.tolist()
+    p = U.pack_sequence(ds, enforce_sorted=False)
+    assert p.batch_sizes.tolist() == [3, 2, 2, 1, 1]
     for a, s in zip(U.unpack_sequence(p), seqs):
         np.testing.assert_array_equal(a.data, s)
     padded = U.pad_sequence(ds, batch_first=True)
@@ -241,6 +277,16 @@ def test_pack_pad_utilities_match_torch():
         np.testing.assert_array_equal(a.data, s)
     ints = U.pad_sequence([dw.tensor([1, 2, 3]), dw.tensor([4])], batch_first=True)
     assert ints.dtype == np.int64 and ints.tolist() == [[1, 2, 3], [4, 0, 0]]
+    needs_torch()
+    ts = [torch.tensor(s) for s in seqs]
+    for side in ("right", "left"):
+        for bf in (False, True):
+            got = U.pad_sequence(ds, batch_first=bf, padding_value=-2.0, padding_side=side)
+            want = TU.pad_sequence(ts, batch_first=bf, padding_value=-2.0, padding_side=side)
+            assert_close(got, want, f"pad_sequence {side} batch_first={bf}", 0, 0)
+    tp = TU.pack_sequence(ts, enforce_sorted=False)
+    assert_close(p.data, tp.data, "pack_sequence", 0, 0)
+    assert p.batch_sizes.tolist() == tp.batch_sizes.tolist()
 
 
 def test_pack_errors():
@@ -262,12 +308,12 @@ def test_pack_errors():
 # ---- cells --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cls,tcls,kw", [(LSTMCell, torch.nn.LSTMCell, {}),
-                                         (GRUCell, torch.nn.GRUCell, {}),
-                                         (RNNCell, torch.nn.RNNCell, {"nonlinearity": "relu"}),
-                                         (RNNCell, torch.nn.RNNCell, {"bias": False})])
-def test_cell_modules_parity(cls, tcls, kw):
-    t = tcls(3, 4, **kw)
+@pytest.mark.parametrize("cls,kw", [(LSTMCell, {}), (GRUCell, {}),
+                                    (RNNCell, {"nonlinearity": "relu"}),
+                                    (RNNCell, {"bias": False})])
+def test_cell_modules_parity(cls, kw):
+    needs_torch()
+    t = getattr(torch.nn, cls.__name__)(3, 4, **kw)
     m = cls(3, 4, **kw)
     m.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
     x, h = randn(2, 3, seed=1), randn(2, 4, seed=2)
