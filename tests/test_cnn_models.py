@@ -5,6 +5,7 @@ stores, a checkpoint round trip with the batch-norm buffers, and learning on the
 
 import numpy as np
 import pytest
+from helpers import needs_torch, torch
 
 import deepwise as dw
 from deepwise import models
@@ -15,8 +16,7 @@ from deepwise.models.cnn import LeNet5, SmallCNN
 from deepwise.train import evaluate
 from deepwise.train.recipes import train_classifier
 
-torch = pytest.importorskip("torch")
-tnn = torch.nn
+tnn = torch.nn if torch is not None else None  # the comparisons with PyTorch skip without it
 
 
 def torch_small_cnn(in_channels=1, num_classes=10, image_size=28, dropout=0.25,
@@ -62,6 +62,7 @@ def test_same_outputs_as_pytorch(name, make, kwargs, shape):
     """models.build(config) gives the architecture PyTorch's state dict loads into, with the
     same parameter count and the same outputs (eval mode; for SmallCNN also training mode,
     with dropout off, and the same running statistics afterwards)."""
+    needs_torch()
     model = models.build({"model": name, **kwargs, "data": "ignored"})
     tmodel = make(**kwargs)
     tstate = tmodel.state_dict()
