@@ -59,4 +59,11 @@ from .pooling import (
     MaxPool2d,
 )
 from .summary import ModelSummary, summary
+from .transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 from .upsampling import Upsample

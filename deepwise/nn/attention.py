@@ -184,17 +184,17 @@ class MultiheadAttention(Module):
     def _check(self, query: Tensor, key: Tensor, value: Tensor) -> bool:
         sq, sk, sv = tuple(query.shape), tuple(key.shape), tuple(value.shape)
         if len(sq) not in (2, 3) or len(sk) != len(sq) or len(sv) != len(sq):
-            raise ShapeError(f"MultiheadAttention: query, key and value must all be 3-D (batched) "
+            raise ShapeError(f"query, key and value must all be 3-D (batched) "
                              f"or all 2-D (unbatched), got {sq}, {sk} and {sv}")
         if sq[-1] != self.embed_dim or sk[-1] != self.kdim or sv[-1] != self.vdim:
-            raise ShapeError(f"MultiheadAttention: expected query (..., {self.embed_dim}), key "
+            raise ShapeError(f"expected query (..., {self.embed_dim}), key "
                              f"(..., {self.kdim}), value (..., {self.vdim}); got {sq}, {sk}, {sv}")
         seq = 1 if self.batch_first and len(sq) == 3 else 0
         if sk[:-1] != sv[:-1]:
-            raise ShapeError(f"MultiheadAttention: key {sk} and value {sv} must have the same "
+            raise ShapeError(f"key {sk} and value {sv} must have the same "
                              "batch and sequence sizes")
         if len(sq) == 3 and sq[1 - seq] != sk[1 - seq]:
-            raise ShapeError(f"MultiheadAttention: query {sq} and key {sk} have different batch "
+            raise ShapeError(f"query {sq} and key {sk} have different batch "
                              f"sizes (batch_first={self.batch_first})")
         return len(sq) == 2
 
@@ -222,20 +222,20 @@ class MultiheadAttention(Module):
         dt = q.dtype
         bias = None
         if attn_mask is not None:
-            m = _mask_bias(attn_mask, "MultiheadAttention: attn_mask", dt)
+            m = _mask_bias(attn_mask, "attn_mask", dt)
             ms = tuple(m.shape)
             if ms == (n_l, n_s):
                 pass
             elif ms == (n * h, n_l, n_s):
                 m = m.reshape(n, h, n_l, n_s)
             else:
-                raise ShapeError(f"MultiheadAttention: attn_mask must be (L, S) = ({n_l}, {n_s}) "
+                raise ShapeError(f"attn_mask must be (L, S) = ({n_l}, {n_s}) "
                                  f"or (N * num_heads, L, S) = ({n * h}, {n_l}, {n_s}), got {ms}")
             bias = m
         if key_padding_mask is not None:
-            m = _mask_bias(key_padding_mask, "MultiheadAttention: key_padding_mask", dt)
+            m = _mask_bias(key_padding_mask, "key_padding_mask", dt)
             if tuple(m.shape) != (n, n_s):
-                raise ShapeError(f"MultiheadAttention: key_padding_mask must be (N, S) = "
+                raise ShapeError(f"key_padding_mask must be (N, S) = "
                                  f"({n}, {n_s}), got {tuple(m.shape)}")
             bias = _add(bias, m.reshape(n, 1, 1, n_s))
         if self.bias_k is not None:  # one learned key/value appended to every sequence
