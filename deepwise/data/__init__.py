@@ -9,6 +9,7 @@
 """
 
 from . import datasets, text, transforms
+from . import audio
 from .dataloader import DataLoader, default_collate
 from .dataset import (
     ConcatDataset,

@@ -4,6 +4,7 @@
   ``~/.cache/deepwise`` or a system package; ``download=True`` fetches them).
 - :class:`Digits`: the UCI 8x8 digits, shipped inside the package (works offline, anywhere).
 - :class:`ORLFaces`: the ORL (AT&T) face photos, PGM files in a zip or directory.
+- :class:`FSDD`: the Free Spoken Digit Dataset, 8 kHz WAV files in a zip or directory.
 """
 
 from .digits import Digits
@@ -17,7 +18,9 @@ from .mnist import (
     read_idx,
 )
 from .orl import ORLFaces, read_orl
+from .fsdd import FSDD, find_fsdd
 
 __all__ = ["MNIST", "FashionMNIST", "Digits", "read_idx", "download_file", "IDXFormatError",
            "DatasetNotFoundError", "ChecksumError"]
 __all__ += ["ORLFaces", "read_orl"]
+__all__ += ["FSDD", "find_fsdd"]
