@@ -32,6 +32,102 @@ def _infer_dtype(data: Any, dtype: Any) -> np.dtype | None:
     return None
 
 
+class DTypeError(TypeError, RuntimeError):
+    """Tensors of different dtypes met in an op that needs one (matmul, linear, conv, rnn).
+
+    A TypeError, and a RuntimeError as PyTorch raises for the same mistake. The message names
+    the op, both dtypes and the fix (``x.float()``); inside a Module the layer's path is put in
+    front of it, as for :class:`~deepwise.autograd.ShapeError`.
+    """
+
+
+_CONVERT = {"float32": "float()", "float64": "double()", "float16": "half()"}
+
+
+def _convert(name: str, dtype: np.dtype) -> str:
+    """``x.float()`` for float32 ... : the call that converts ``name`` to ``dtype``."""
+    return f"{name}." + _CONVERT.get(str(dtype), f"to(deepwise.{dtype})")
+
+
+def check_dtypes(op: str, x: Any, w: Any, names: tuple[str, str] = ("input", "weight")) -> None:
+    """Raise DTypeError naming ``op``, both dtypes and the fix unless ``x`` and ``w`` share one
+    dtype (PyTorch's rule for matmul, linear, conv and rnn: no silent promotion). One
+    comparison, no pass over the data; Python numbers and lists (no ``dtype``) are not checked."""
+    a, b = getattr(x, "dtype", None), getattr(w, "dtype", None)
+    if a is None or b is None or a == b:
+        return
+    first, second = names
+    got = f"{op}: {first} is {a} but {second} is {b}"
+    if first == "input":  # a layer's input against its weights: convert the input
+        if a.kind != "f":
+            raise DTypeError(f"{got}: this layer needs floating-point input; convert it with "
+                             f"{_convert('x', b)}")
+        raise DTypeError(f"{got}; convert the input with {_convert('x', b)} (or the model "
+                         f"with {_convert('model', a)})")
+    if a.kind != "f" or b.kind != "f":
+        i_name, f_dt = (first, b) if a.kind != "f" else (second, a)
+        raise DTypeError(f"{got}: convert the integer {i_name} with {_convert(i_name, f_dt)}")
+    raise DTypeError(f"{got}; convert one of them, e.g. {_convert(second, a)} or "
+                     f"{_convert(first, b)}")
+
+
+_GPU_DEVICES = ("cuda", "mps", "xpu", "hip", "gpu")
+_TO_KEYWORDS = ("device", "dtype", "non_blocking", "copy", "memory_format")
+_TO_USAGE = ("to(dtype, non_blocking=False, copy=False), to(device=None, dtype=None, "
+             "non_blocking=False, copy=False) or to(other_tensor, non_blocking=False, copy=False)")
+
+
+def check_device(device: Any, where: str) -> None:
+    """Accept ``"cpu"`` (or ``"cpu:0"``); raise ValueError naming ``where`` for any other
+    device: a clear "no GPU backend" for ``"cuda"`` and GPU indices, "unknown" otherwise."""
+    name = str(getattr(device, "type", device))
+    if name in ("cpu", "cpu:0"):
+        return
+    if isinstance(device, (int, np.integer)) or name.split(":")[0] in _GPU_DEVICES:
+        raise ValueError(f"{where}: device {device!r} is not available: deepwise has no GPU "
+                         "backend yet, tensors and models live on 'cpu'")
+    raise ValueError(f"{where}: unknown device {device!r} (the only device is 'cpu')")
+
+
+def _is_device(v: Any) -> bool:
+    return isinstance(v, (str, int, np.integer)) and not isinstance(v, bool) or \
+        type(v).__name__ == "device"
+
+
+def _parse_to(args: tuple, kwargs: dict) -> tuple[Any, Any, bool]:
+    """(device, dtype, copy) from the arguments of ``Tensor.to`` (PyTorch's three forms)."""
+    unknown = [k for k in kwargs if k not in _TO_KEYWORDS]
+    if unknown:
+        raise TypeError(f"to() got unexpected keyword argument(s) {unknown}; expected "
+                        f"{_TO_USAGE}")
+    rest = list(args)
+    device, dtype = kwargs.get("device"), kwargs.get("dtype")
+    if rest:
+        first = rest.pop(0)
+        if isinstance(first, Tensor):
+            device, dtype = first.device, first.dtype
+        elif _is_device(first):
+            device = first
+            if rest and not isinstance(rest[0], bool):
+                dtype = rest.pop(0)
+        else:
+            dtype = first
+    if len(rest) > 2:
+        raise TypeError(f"to() takes at most 4 positional arguments; expected {_TO_USAGE}")
+    flags = dict(zip(("non_blocking", "copy"), rest))
+    twice = sorted(k for k in flags if k in kwargs)
+    if twice:
+        raise TypeError(f"to() got multiple values for {twice}")
+    copy = kwargs.get("copy", flags.get("copy", False))
+    if dtype is not None:
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"to(): expected a dtype (deepwise.float32 ...), a device ('cpu') "
+                            f"or a tensor, got {dtype!r}; {_TO_USAGE}") from None
+    return device, dtype, bool(copy)
+
+
 class Tensor:
     """A multi-dimensional array that can record the ops applied to it, for backpropagation.
 
@@ -284,14 +380,23 @@ class Tensor:
     def tolist(self) -> Any:
         return self.data.tolist()
 
-    def to(self, dtype: Any = None, *args: Any, **kwargs: Any) -> Tensor:
-        """``t.to(deepwise.float64)``; ``t.to("cpu")`` is accepted and returns ``t``."""
-        dtype = kwargs.pop("dtype", dtype)
-        if dtype is None or isinstance(dtype, str):
-            if isinstance(dtype, str) and dtype != "cpu":
-                raise ValueError(f"to: device {dtype!r} is not available (only 'cpu' for now)")
-            return self
-        return _arith.cast(self, dtype)
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """Convert dtype and/or device, with PyTorch's signatures::
+
+            t.to(dtype, non_blocking=False, copy=False)
+            t.to(device=None, dtype=None, non_blocking=False, copy=False)
+            t.to(other, non_blocking=False, copy=False)   # other's dtype (and device)
+
+        Returns ``self`` when nothing changes, unless ``copy=True`` (then a new tensor with its
+        own memory, still in the graph). The only device is ``"cpu"``; ``"cuda"`` raises
+        ValueError (no GPU backend yet). Unknown keywords raise TypeError naming them.
+        """
+        device, dtype, copy = _parse_to(args, kwargs)
+        if device is not None:
+            check_device(device, "to")
+        if dtype is not None and np.dtype(dtype) != self.data.dtype:
+            return _arith.cast(self, dtype)
+        return _arith.clone(self) if copy else self
 
     def float(self) -> Tensor:
         return self.to(backend.float32)

@@ -10,8 +10,9 @@ Registration keeps insertion order, so ``named_parameters()`` and ``state_dict()
 names in the same order every time (PyTorch's names: ``fc1.weight``, ``0.bias`` ...).
 
 Calling ``model(x)`` runs the forward pre-hooks, ``forward``, then the forward hooks. While it runs
-the module sits on a call stack; if an op raises a :class:`~deepwise.autograd.ShapeError` deep
-inside, the outermost call re-raises it once with the failing layer's path in front::
+the module sits on a call stack; if an op raises a :class:`~deepwise.autograd.ShapeError` (or a
+:class:`~deepwise.tensor.DTypeError`) deep inside, the outermost call re-raises it once with the
+failing layer's path in front::
 
     model.fc2 (Linear 256->10): expected input (..., 256), got (128, 128)
 
@@ -28,12 +29,12 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..autograd import RemovableHandle, ShapeError
-from ..tensor import Tensor
+from ..tensor import DTypeError, Tensor, check_device
 from .parameter import Parameter
 
 __all__ = [
     "Module", "register_module_forward_pre_hook", "register_module_forward_hook",
-    "module_call_stack", "IncompatibleKeys", "ROOT_NAME",
+    "module_call_stack", "IncompatibleKeys", "ROOT_NAME", "state_dict_prefix_hint",
 ]
 
 ROOT_NAME = "model"  # the first component of a layer path in error messages
@@ -101,6 +102,31 @@ def _as_array(value: Any, key: str) -> np.ndarray:
     except Exception as e:  # noqa: BLE001 - any conversion failure is reported with the key
         raise TypeError(f"load_state_dict: value for {key!r} is a {type(value).__name__}, "
                         "expected a NumPy array or a tensor") from e
+
+
+def state_dict_prefix_hint(own_keys: Any, given_keys: Any) -> str:
+    """A hint for a state dict whose keys all carry one leading component that the model's
+    keys lack (``module.`` from a DataParallel / DistributedDataParallel wrapper, the usual
+    case), or the reverse; "" when the keys do not look like that."""
+    own, given = list(own_keys), list(given_keys)
+    if not own or not given or set(own) & set(given):
+        return ""
+    for keys, other, whose in ((given, own, "state_dict's"), (own, given, "model's")):
+        heads = {k.split(".", 1)[0] for k in keys}
+        if len(heads) != 1 or not all("." in k for k in keys):
+            continue
+        p = heads.pop() + "."
+        if not {k[len(p):] for k in keys} & set(other):
+            continue
+        why = (" (DataParallel and DistributedDataParallel keep the model under 'module.')"
+               if p == "module." else "")
+        if whose == "state_dict's":
+            return (f"every key of the state_dict starts with {p!r} and the model's keys do "
+                    f"not{why}; strip it: {{k.removeprefix({p!r}): v for k, v in "
+                    "state_dict.items()}")
+        return (f"every key of the model starts with {p!r} and the state_dict's keys do not{why}"
+                f"; load into the wrapped model instead (model.{p[:-1]}.load_state_dict(...))")
+    return ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -417,18 +443,26 @@ class Module:
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
         """``model.to(deepwise.float64)`` casts floating parameters and buffers in place;
-        ``model.to("cpu")`` is accepted (the only device for now). Returns self."""
+        ``model.to("cpu")`` is accepted (the only device for now; ``"cuda"`` raises ValueError),
+        and so are ``model.to(device, dtype)``, ``model.to(tensor)`` and ``non_blocking``.
+        Returns self."""
         dtype = kwargs.pop("dtype", None)
         device = kwargs.pop("device", None)
         for a in args:
-            if isinstance(a, str):
+            if isinstance(a, bool):  # non_blocking: nothing is asynchronous here
+                continue
+            if isinstance(a, (str, int)):
                 device = a
             else:
                 dtype = a
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
         if kwargs:
             raise TypeError(f"to: unexpected arguments {sorted(kwargs)}")
-        if device is not None and str(device) != "cpu":
-            raise ValueError(f"to: device {device!r} is not available (only 'cpu' for now)")
+        if isinstance(dtype, Tensor):  # model.to(tensor): that tensor's dtype and device
+            dtype, device = dtype.dtype, dtype.device
+        if device is not None:
+            check_device(device, "to")
         if dtype is None:
             return self
         dt = np.dtype(dtype)
@@ -509,6 +543,9 @@ class Module:
                           + ", ".join(f'"{k}"' for k in unexpected))
         if mismatched:
             errors.append("Size mismatch for " + "; ".join(mismatched))
+        hint = state_dict_prefix_hint(own, state_dict.keys()) if errors else ""
+        if hint:
+            errors.append("Hint: " + hint)
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(errors))
@@ -553,7 +590,7 @@ class Module:
                     if res is not None:
                         out = res
             return out
-        except ShapeError as e:
+        except (ShapeError, DTypeError) as e:
             if getattr(e, "module", None) is None:
                 e.module = self  # the innermost module that saw the error
             if len(stack) == 1 and not getattr(e, "layer_path", None):
@@ -562,7 +599,7 @@ class Module:
         finally:
             stack.pop()
 
-    def _add_layer_path(self, e: ShapeError) -> None:
+    def _add_layer_path(self, e: ShapeError | DTypeError) -> None:
         """Put the failing layer's path and label in front of the error's message."""
         failing = e.module
         path = None

@@ -55,7 +55,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..autograd import Function, ShapeError
-from ..tensor import Tensor
+from ..tensor import Tensor, check_dtypes
 
 __all__ = ["conv1d", "conv2d", "conv_transpose2d"]
 
@@ -211,9 +211,10 @@ class Conv2d(Function):
         return dx, dw, db
 
 
-def _conv_args(op: str, xs: tuple, w: Any, b: Any, stride: Any, padding: Any, dilation: Any,
-               groups: int, nd: int) -> tuple:
-    """Check shapes and normalise the hyper-parameters of a conv; returns (stride, pads (t, b, l,
+def _conv_args(op: str, x: Any, xs: tuple, w: Any, b: Any, stride: Any, padding: Any,
+               dilation: Any, groups: int, nd: int) -> tuple:
+    """Check shapes and dtypes (input ``x`` of shape ``xs``, weight and bias of one dtype) and
+    normalise the hyper-parameters of a conv; returns (stride, pads (t, b, l,
     r), dilation, output (Ho, Wo)) for the 2-D form."""
     ws = tuple(w.shape)
     dims = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
@@ -233,6 +234,9 @@ def _conv_args(op: str, xs: tuple, w: Any, b: Any, stride: Any, padding: Any, di
                          f"groups {groups}), got input {xs}")
     if b is not None and tuple(b.shape) != (ws[0],):
         raise ShapeError(f"{op}: expected bias ({ws[0]},) for weight {ws}, got {tuple(b.shape)}")
+    check_dtypes(op, x, w)
+    if b is not None:
+        check_dtypes(op, b, w, ("bias", "weight"))
     st = _tuple(stride, nd, op, "stride")
     dil = _tuple(dilation, nd, op, "dilation")
     if min(st) < 1 or min(dil) < 1:
@@ -279,8 +283,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     and column at the bottom/right, as PyTorch). groups == C_in is a depthwise convolution.
     """
     xs = _unbatched(input, 2)
-    st, pads, dil, out_hw = _conv_args("conv2d", xs, weight, bias, stride, padding, dilation,
-                                       groups, 2)
+    st, pads, dil, out_hw = _conv_args("conv2d", input, xs, weight, bias, stride, padding,
+                                       dilation, groups, 2)
     ys = (xs[0], weight.shape[0]) + out_hw
     return Conv2d.apply(input, weight, bias, stride=st, pads=pads, dilation=dil,
                         groups=int(groups), out_hw=out_hw,
@@ -292,8 +296,8 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     """1-D convolution: input (N, C_in, L) or (C_in, L), weight (C_out, C_in/groups, k) ->
     (N, C_out, L_out). Computed as conv2d on (N, C_in, 1, L)."""
     xs = _unbatched(input, 1)
-    st, pads, dil, out_hw = _conv_args("conv1d", xs, weight, bias, stride, padding, dilation,
-                                       groups, 1)
+    st, pads, dil, out_hw = _conv_args("conv1d", input, xs, weight, bias, stride, padding,
+                                       dilation, groups, 1)
     ws = tuple(weight.shape)
     ys = (xs[0], ws[0], out_hw[1])
     return Conv2d.apply(input, weight, bias, stride=st, pads=pads, dilation=dil,
@@ -368,6 +372,9 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
     if bias is not None and tuple(bias.shape) != (ws[1] * groups,):
         raise ShapeError(f"{op}: expected bias ({ws[1] * groups},) for weight {ws}, got "
                          f"{tuple(bias.shape)}")
+    check_dtypes(op, input, weight)
+    if bias is not None:
+        check_dtypes(op, bias, weight, ("bias", "weight"))
     st, pad, opad, dil = (_tuple(v, 2, op, n) for v, n in (
         (stride, "stride"), (padding, "padding"), (output_padding, "output_padding"),
         (dilation, "dilation")))

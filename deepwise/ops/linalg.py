@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function, ShapeError, unbroadcast
-from ..tensor import Tensor
+from ..tensor import Tensor, check_dtypes
 
 __all__ = [
     'matmul', 'bmm', 'linear',
@@ -77,11 +77,13 @@ class MatMul(Function):
 
 def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product with NumPy's rules: 1-D operands are vectors, leading dims broadcast.
+    Both operands need one dtype (PyTorch's rule: no silent promotion; DTypeError otherwise).
 
     Shape: (..., n, k) @ (..., k, m) -> (..., n, m).
     """
     _matmul_shapes("matmul", np.shape(a.data if isinstance(a, Tensor) else a),
                    np.shape(b.data if isinstance(b, Tensor) else b))
+    check_dtypes("matmul (a @ b)", a, b, ("a", "b"))
     return MatMul.apply(a, b)
 
 
@@ -91,6 +93,7 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
         raise ShapeError(f"bmm: expected (B, n, k) and (B, k, m) with the same B, got "
                          f"{tuple(a.shape)} and {tuple(b.shape)}")
     _matmul_shapes("bmm", tuple(a.shape), tuple(b.shape))
+    check_dtypes("bmm", a, b, ("a", "b"))
     return MatMul.apply(a, b)
 
 
@@ -127,7 +130,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """Fused affine map ``x @ weight.T + bias`` (PyTorch's ``F.linear``).
 
     Shape: x (..., in_features), weight (out_features, in_features), bias (out_features,)
-    -> (..., out_features).
+    -> (..., out_features). ``x`` needs the weight's dtype (DTypeError otherwise: a float64 or
+    integer input to a float32 layer is converted by the caller, ``x.float()``, as in PyTorch).
     """
     xs, ws = tuple(x.shape), tuple(weight.shape)
     if len(ws) != 2 or len(xs) == 0 or xs[-1] != ws[1]:
@@ -135,4 +139,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
                          f"weight {ws}, got {xs}")
     if bias is not None and tuple(bias.shape) != (ws[0],):
         raise ShapeError(f"linear: bias has shape {tuple(bias.shape)}, expected ({ws[0]},)")
+    check_dtypes("linear", x, weight)
+    if bias is not None:
+        check_dtypes("linear", bias, weight, ("bias", "weight"))
     return Linear.apply(x, weight, bias)

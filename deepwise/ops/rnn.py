@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function, ShapeError
-from ..tensor import Tensor
+from ..tensor import Tensor, check_dtypes
 
 __all__ = [
     'rnn_tanh_cell', 'rnn_relu_cell', 'lstm_cell', 'gru_cell',
@@ -48,7 +48,7 @@ def _shape(x: Any) -> tuple | None:
 
 def _check(op: str, x: Any, hs: tuple, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any, gates: int,
            seq: bool) -> None:
-    """Raise ShapeError/TypeError naming ``op`` unless the shapes and dtypes fit together."""
+    """Raise ShapeError/DTypeError naming ``op`` unless the shapes and dtypes fit together."""
     sx, sw, sv = _shape(x), _shape(w_ih), _shape(w_hh)
     want_x = "(T, B, input_size)" if seq else "(B, input_size)"
     if len(sx) != (3 if seq else 2):
@@ -68,10 +68,12 @@ def _check(op: str, x: Any, hs: tuple, w_ih: Any, w_hh: Any, b_ih: Any, b_hh: An
         if h is not None and _shape(h) != (batch, hidden):
             raise ShapeError(f"{op}: {name} must be (batch={batch}, hidden={hidden}), got "
                              f"{_shape(h)}")
-    dts = {a.dtype for a in (x, w_ih, w_hh, b_ih, b_hh, *hs) if a is not None}
-    if len(dts) > 1:
-        raise TypeError(f"{op}: input, states and weights must share one dtype, got "
-                        f"{sorted(str(d) for d in dts)} (convert with .float() / .double())")
+    check_dtypes(op, x, w_ih)  # PyTorch's rule: input, states and weights share one dtype
+    others = (("weight_hh", w_hh), ("bias_ih", b_ih), ("bias_hh", b_hh),
+              *zip(("h0", "c0") if seq else ("hx", "cx"), hs))
+    for name, a in others:
+        if a is not None:
+            check_dtypes(op, a, w_ih, (name, "weight_ih"))
 
 
 def _data(x: Any) -> Any:
@@ -95,7 +97,7 @@ def _project(x: np.ndarray, w: np.ndarray, b: Any, k: np.ndarray) -> np.ndarray:
     out = x.reshape(t * n, i) @ (w * k[:, None]).T
     if b is not None:
         out += b * k
-    return out.reshape(t, n, -1)
+    return out.reshape(t, n, w.shape[0])  # not -1: an empty batch (n = 0) has no size to infer
 
 
 def _lengths(lengths: Any, t: int, b: int, op: str) -> tuple[np.ndarray | None, int]:
