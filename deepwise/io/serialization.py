@@ -36,6 +36,7 @@ from typing import IO, Any
 import numpy as np
 
 from .. import backend
+from ..nn.module import state_dict_prefix_hint
 from ..tensor import Tensor, from_numpy
 
 __all__ = ["SerializationError", "CheckpointError", "atomic_write", "atomic_path", "save", "load",
@@ -336,6 +337,9 @@ def check_state_dict(model: Any, state: dict[str, Any], where: str = "load_state
                      f"{_names(unexpected)}")
     if mismatched:
         lines.append(f"  shape mismatches: {_names(mismatched)}")
+    hint = state_dict_prefix_hint(own, state)
+    if hint:
+        lines.append(f"  hint: {hint}")
     raise CheckpointError("\n".join(lines))
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import ShapeError
-from ..tensor import Tensor
+from ..tensor import Tensor, check_device
 from . import functional as F
 from . import init
 from .module import Module
@@ -44,8 +44,8 @@ def _channels(n: int) -> str:
 
 
 def _dtype(dtype: Any, device: Any, layer: str) -> np.dtype:
-    if device is not None and str(device) != "cpu":
-        raise ValueError(f"{layer}: device {device!r} is not available (only 'cpu' for now)")
+    if device is not None:
+        check_device(device, layer)
     return backend.get_default_dtype() if dtype is None else np.dtype(dtype)
 
 
@@ -115,7 +115,13 @@ class _ConvNd(Module):
             raise ShapeError(f"expected input (N, {self.in_channels}, {spatial}) or "
                              f"({self.in_channels}, {spatial}), got {shape}")
         if shape[-nd - 1] != self.in_channels:
-            raise ShapeError(f"expected input with {_channels(self.in_channels)}, got {shape}")
+            hint = ""
+            if self.in_channels == 1 and len(shape) == nd + 1:
+                batch = "(N, L)" if nd == 1 else "(N, H, W)"
+                hint = (f"; a batch {batch} of 1-channel inputs needs the channel axis: "
+                        f"x.unsqueeze(1) gives {shape[:1] + (1,) + shape[1:]}")
+            raise ShapeError(f"expected input with {_channels(self.in_channels)}, got "
+                             f"{shape}{hint}")
 
     def _padding_pairs(self) -> tuple[int, ...]:
         """F.pad amounts (last axis first) for a non-zero padding_mode."""

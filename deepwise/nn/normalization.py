@@ -13,6 +13,7 @@ per-channel affine map.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -85,6 +86,11 @@ class _BatchNorm(Module):
         if shape[1] != self.num_features:
             raise ShapeError(f"expected input with {_channels(self.num_features)}, got "
                               f"{shape}")
+        if self.training and math.prod(shape) // shape[1] <= 1:  # before the stats change
+            got = "an empty batch" if shape[0] == 0 else "input"
+            raise ShapeError(f"expected more than 1 value per channel when training, got {got} "
+                             f"{shape}: batch statistics need a batch of at least 2 (or 2 "
+                             f"positions); call model.eval() to use the running statistics")
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data += 1

@@ -16,6 +16,7 @@ one process resumes exactly in another.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -45,17 +46,33 @@ class Optimizer:
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
+        self._check_options(self.defaults)
         self._validate(self.defaults)
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Tensor, dict[str, Any]] = {}
         self._scratch: dict[tuple[np.dtype, int], np.ndarray] = {}
+        what = ("params must be an iterable of tensors or of dicts (parameter groups), got")
         if isinstance(params, Tensor):
-            raise TypeError(f"{self._name}: params must be an iterable of tensors or of dicts "
-                            "(parameter groups), got a single Tensor; wrap it in a list")
-        params = list(params)
+            raise TypeError(f"{self._name}: {what} a single Tensor; wrap it in a list")
+        if callable(getattr(params, "parameters", None)) and hasattr(params, "named_modules"):
+            raise TypeError(f"{self._name}: {what} the model ({type(params).__name__}) itself; "
+                            f"pass model.parameters(): {self._name}(model.parameters(), ...)")
+        # a generator read before (model.parameters() given to a first optimizer) is empty too
+        used_up = inspect.isgenerator(params) and \
+            inspect.getgeneratorstate(params) == inspect.GEN_CLOSED
+        try:
+            params = list(params)
+        except TypeError:
+            raise TypeError(f"{self._name}: {what} a {type(params).__name__}") from None
         if not params:
-            raise ValueError(f"{self._name}: got an empty parameter list (did the model register "
-                             "its parameters?)")
+            if used_up:
+                raise ValueError(f"{self._name}: got an empty parameter list: the generator was "
+                                 "already used up (model.parameters() can be read once - was it "
+                                 "given to another optimizer, or turned into a list before?); "
+                                 "call model.parameters() again")
+            raise ValueError(f"{self._name}: got an empty parameter list (a model registers its "
+                             "parameters by assigning nn.Parameter or nn.Module attributes in "
+                             "__init__; a plain Python list of layers needs nn.ModuleList)")
         if not isinstance(params[0], dict):
             params = [{"params": params}]
         for group in params:
@@ -64,6 +81,22 @@ class Optimizer:
     @property
     def _name(self) -> str:
         return type(self).__name__
+
+    def _check_options(self, group: dict[str, Any]) -> None:
+        """Raise TypeError naming the option when a number was given as a string (``lr="0.1"``,
+        e.g. read from a config file) or lr is not a number, before any comparison fails."""
+        for key, value in group.items():
+            if key == "params" or not isinstance(value, str):
+                continue
+            try:
+                float(value)
+            except ValueError:
+                continue
+            raise TypeError(f"{self._name}: {key} must be a number, got the string {value!r}; "
+                            f"write {key}={value} (convert a value read from text with float())")
+        lr = group.get("lr", 0.0)
+        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.number)):
+            raise TypeError(f"{self._name}: lr must be a number, got {type(lr).__name__} {lr!r}")
 
     # ---- what a subclass provides ---------------------------------------------------------
     def _validate(self, group: dict[str, Any]) -> None:
@@ -146,6 +179,7 @@ class Optimizer:
                 raise TypeError(f"{self._name}: can only optimize floating-point tensors, "
                                 f"parameter #{i} is {p.dtype}")
         group = {**self.defaults, **param_group, "params": params}
+        self._check_options(group)
         self._validate(group)
         ids = [id(p) for p in params]
         if len(set(ids)) != len(ids):
