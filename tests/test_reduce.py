@@ -2,10 +2,11 @@
 None / 0 / -1 / tuples, keepdim, size-1 axes, transposed inputs and one-element tensors."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
-from helpers import check_op, rand, torch
+from helpers import SKIP_TORCH, check_op, rand, torch
 
 import deepwise as dw
 from deepwise.autograd import ShapeError
@@ -54,18 +55,47 @@ def test_amax_amin_prod_logsumexp_norm(x, dim, keepdim):
                  if dim is None else (lambda t: t.prod(dim, keepdim)))
 
 
-@pytest.mark.parametrize("x,dim,keepdim", [c for c in CASES if c[0].size > 1],
-                         ids=[i for i, c in zip(IDS, CASES) if c[0].size > 1])
-@pytest.mark.parametrize("correction", [0, 1, 2])
-def test_var_std(x, dim, keepdim, correction):
-    n = x.size if dim is None else math.prod(
+def _reduced_size(x, dim):
+    return x.size if dim is None else math.prod(
         x.shape[d] for d in ((dim,) if isinstance(dim, int) else dim))
-    if n - correction <= 0:  # no degrees of freedom left: inf/nan, checked below
-        return
+
+
+# (x, dim, keepdim, correction) for the inputs of more than one element, split by whether any
+# degree of freedom is left (n - correction > 0): those without one give inf or nan
+VAR_CASES = [(x, d, k, c, f"{i}-corr{c}") for (x, d, k), i in zip(CASES, IDS) if x.size > 1
+             for c in (0, 1, 2)]
+VAR_DOF = [c for c in VAR_CASES if _reduced_size(c[0], c[1]) - c[3] > 0]
+VAR_NO_DOF = [c for c in VAR_CASES if _reduced_size(c[0], c[1]) - c[3] <= 0]
+
+
+@pytest.mark.parametrize("x,dim,keepdim,correction", [c[:4] for c in VAR_DOF],
+                         ids=[c[4] for c in VAR_DOF])
+def test_var_std(x, dim, keepdim, correction):
     check_op(lambda t: t.var(dim, keepdim=keepdim, correction=correction), [x],
              lambda t: t.var(dim, keepdim=keepdim, correction=correction))
     check_op(lambda t: t.std(dim, keepdim=keepdim, correction=correction), [x],
              lambda t: t.std(dim, keepdim=keepdim, correction=correction))
+
+
+@pytest.mark.parametrize("x,dim,keepdim,correction", [c[:4] for c in VAR_NO_DOF],
+                         ids=[c[4] for c in VAR_NO_DOF])
+def test_var_std_without_degrees_of_freedom(x, dim, keepdim, correction):
+    """sum of squares / max(0, n - correction): inf, or nan where the sum is 0 (PyTorch's)."""
+    assert len(VAR_NO_DOF) == 3  # (3, 1, 4) over dim 1 with correction 1 and 2, (2, 3, 4) / 2
+    axis = dim if dim is None or isinstance(dim, int) else tuple(dim)
+    x32 = x.astype(np.float32)
+    ss = ((x32 - x32.mean(axis, keepdims=True)) ** 2).sum(axis, keepdims=keepdim)
+    expected = np.where(ss == 0, np.nan, np.inf).astype(np.float32)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        var = dw.tensor(x32).var(dim, keepdim=keepdim, correction=correction)
+        std = dw.tensor(x32).std(dim, keepdim=keepdim, correction=correction)
+        np.testing.assert_array_equal(var.data, expected)
+        np.testing.assert_array_equal(std.data, expected)
+        if torch is None:
+            pytest.skip(SKIP_TORCH)
+        t = torch.tensor(x32).var(dim, keepdim=keepdim, correction=correction)
+        np.testing.assert_array_equal(var.data, t.numpy())
 
 
 def test_var_std_unbiased_forms():
@@ -84,7 +114,6 @@ def test_var_std_unbiased_forms():
 @needs_torch
 def test_var_std_edge_cases_match_torch():
     # one element with correction=1: 0/0 = nan; correction above n: inf; as PyTorch
-    import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for corr in (1, 5):
