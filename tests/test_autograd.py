@@ -179,11 +179,16 @@ def test_inplace_on_unsaved_input_is_fine():
 
 
 def test_detach_shares_data_and_leaves_graph():
-    x = dw.tensor([1.0], requires_grad=True)
-    y = (x * 2).detach()
-    assert not y.requires_grad and y.is_leaf
+    x = dw.tensor([1.0, 3.0], requires_grad=True)
     z = x * 2
-    assert not z.is_leaf
+    y = z.detach()
+    assert not y.requires_grad and y.is_leaf and y.grad_fn is None
+    assert not z.is_leaf and z.grad_fn is not None
+    assert np.shares_memory(y.data, z.data)  # a view of the same memory, no copy (PyTorch's)
+    d = x.detach()
+    assert np.shares_memory(d.data, x.data)
+    d.data[0] = 5.0  # so an in-place change through one shows in the other
+    assert x.data[0] == 5.0
 
 
 def test_integer_tensors_never_require_grad():
