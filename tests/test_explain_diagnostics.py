@@ -221,8 +221,6 @@ def test_dead_units_counts_units_zero_for_the_whole_batch():
 
 
 def test_dead_units_on_conv_channels():
-    if not hasattr(nn, "Conv2d"):
-        pytest.skip("nn.Conv2d has not landed")
     conv = nn.Conv2d(1, 4, 3, padding=1)
     with dw.no_grad():
         conv.bias.data[0] = -1e3

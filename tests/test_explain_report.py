@@ -145,15 +145,14 @@ def test_report_from_a_run_directory_and_cli(tmp_path, capsys):
 
 
 def test_report_from_a_checkpoint_and_a_csv_log(tmp_path):
+    pytest.importorskip("safetensors", reason="checkpoints need safetensors (pip install "
+                        "safetensors)")
+    from deepwise import io as dwio
     model, hist, _ = _trained(epochs=3)
     ckdir = tmp_path / "ck"
     ckdir.mkdir()
-    from deepwise import io as dwio
-    try:
-        dwio.save_checkpoint(ckdir / "model.safetensors", model, history=hist,
-                             config={"model": "mlp", "hidden": [16]})
-    except ImportError as e:  # safetensors is optional
-        pytest.skip(str(e))
+    dwio.save_checkpoint(ckdir / "model.safetensors", model, history=hist,
+                         config={"model": "mlp", "hidden": [16]})
     page = open(explain.report(str(ckdir), tmp_path / "a.html"), encoding="utf-8").read()
     assert "0.weight" in page and "&quot;hidden&quot;" in page and len(_images(page)) == 3
     csvdir = tmp_path / "csv"

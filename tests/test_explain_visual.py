@@ -56,8 +56,6 @@ def test_descent_picture(tmp_path):
 
 def test_show_filters_and_feature_maps(tmp_path):
     pytest.importorskip("matplotlib")
-    if not hasattr(nn, "Conv2d"):
-        pytest.skip("nn.Conv2d has not landed")
     model = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Conv2d(6, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
                           nn.Linear(4 * 4 * 4, 10))
@@ -101,11 +99,7 @@ def test_hidden_states_heatmap(tmp_path):
 
 def test_hidden_states_of_a_real_rnn(tmp_path):
     pytest.importorskip("matplotlib")
-    rnn_cls = getattr(nn, "GRU", None)
-    if rnn_cls is None:
-        rnn_mod = pytest.importorskip("deepwise.nn.rnn", reason="no recurrent layer in nn")
-        rnn_cls = rnn_mod.GRU
-    rnn = rnn_cls(3, 6, batch_first=True)
+    rnn = nn.GRU(3, 6, batch_first=True)
     out, _ = rnn(dw.randn(1, 10, 3))
     fig = explain.hidden_states(out)
     assert fig.axes[0].images[0].get_array().shape == (6, 10)
