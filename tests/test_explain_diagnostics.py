@@ -154,10 +154,15 @@ def test_lr_find_restores_state_and_suggests_a_sensible_rate(tmp_path):
     lrs, losses, lr = res
     assert len(lrs) == len(losses) and 10 < len(lrs) <= 60
     assert np.all(np.diff(lrs) > 0) and lrs[0] == pytest.approx(1e-7)
-    assert 1e-3 < lr < 3.0
-    # loss at the suggestion is below the loss at the smallest rates
+    # Over 60 seeds (data, init and shuffle; this recipe) the suggestion fell in 0.24 .. 2.1
+    # (median 0.44; the sweep's grid steps by 1.37x here). Accepted: 0.1 .. 4, a margin of about
+    # 2x (two to three grid steps) on either side; 1e-3 or 10, a finder gone wrong, fails.
+    assert 0.1 < lr < 4.0, lr
+    # never past the bottom of the loss curve (where divergence begins): held on all 60 seeds
+    assert lr <= lrs[int(np.argmin(losses))]
+    # loss at the suggestion is below the loss at the smallest rates (by 0.068 .. 0.24 on 60 seeds)
     k = int(np.argmin(np.abs(lrs - lr)))
-    assert losses[k] < losses[0]
+    assert losses[k] < losses[0] - 0.03
     for key, v in model.state_dict().items():
         np.testing.assert_array_equal(v, before[key])
     assert opt.param_groups[0]["lr"] == 0.123 and opt.state == {}
