@@ -2,7 +2,8 @@
 
 ``report(history_or_run_dir, path)`` draws the loss and metric curves (train and validation), the
 learning rate, the gradient-flow picture of a :class:`GradientFlow` callback, the model summary,
-and a table of final and best values, with short notes (overfitting, a rising loss). The page
+and a table of final and best values, with short notes (overfitting, a rising loss) that fire
+on a trend, not on noise: a sustained rise of at least 5% (``overfitting.MIN_RISE``). The page
 needs no network and no other file: open it in any browser, attach it to a message, archive it.
 
 Sources it reads: a ``train.History`` (what ``fit`` returns), a dict of lists, or a run directory
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ._common import atomic_write, figure, figure_bytes, fmt
+from .overfitting import MIN_RISE, overfitting_onset
 
 __all__ = ["report", "load_run"]
 
@@ -211,18 +213,20 @@ def _notes(hist: dict[str, list[float]]) -> list[str]:
         notes.append("The training loss became NaN/Inf. Find the op that made it with "
                      "`with explain.detect_anomaly():`, lower the learning rate, or clip "
                      "gradients (nn.utils.clip_grad_norm_).")
-    if loss and val and len(val) >= 3:
-        best = int(np.nanargmin(val))
-        if best < len(val) - 2 and val[-1] > val[best] and loss[-1] < loss[best]:
-            notes.append(
-                f"Overfitting: the validation loss was best at epoch {best + 1} "
-                f"({fmt(val[best])}) and rose to {fmt(val[-1])} while the training loss kept "
-                f"falling ({fmt(loss[best])} -> {fmt(loss[-1])}). Remedies: nn.Dropout(p), "
-                "weight_decay= in the optimizer, train.EarlyStopping(patience, "
-                "restore_best_weights=True), data augmentation (data.transforms).")
-    if loss and len(loss) >= 2 and loss[-1] > loss[0]:
-        notes.append(f"The training loss rose over the run ({fmt(loss[0])} -> {fmt(loss[-1])}): "
-                     "the learning rate may be too high (try explain.lr_find).")
+    over = overfitting_onset(loss, val) if loss and val else None
+    if over:  # a sustained rise of >= 5% with a widening gap, not a wiggle (see overfitting.py)
+        notes.append(
+            f"Overfitting: the validation loss was best at epoch {over['best_epoch']} "
+            f"({fmt(over['best'])}) and rose to {fmt(over['last'])} (+{100 * over['rise']:.0f}%)"
+            f" while the training loss went {fmt(over['train_best'])} -> "
+            f"{fmt(over['train_last'])}. Remedies: nn.Dropout(p), "
+            "weight_decay= in the optimizer, train.EarlyStopping(patience, "
+            "restore_best_weights=True), data augmentation (data.transforms).")
+    finite = [x for x in loss or [] if math.isfinite(x)]
+    if len(finite) >= 2 and finite[-1] > finite[0] + MIN_RISE * abs(finite[0]):
+        notes.append(f"The training loss rose over the run ({fmt(finite[0])} -> "
+                     f"{fmt(finite[-1])}): the learning rate may be too high (try "
+                     "explain.lr_find).")
     return notes
 
 
