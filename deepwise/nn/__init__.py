@@ -34,6 +34,7 @@ from .loss import (
     CrossEntropyLoss,
     CTCLoss,
     HuberLoss,
+    KLDivLoss,
     L1Loss,
     MSELoss,
     NLLLoss,

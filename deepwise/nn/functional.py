@@ -35,3 +35,6 @@ __all__ = [*_activation_all, *_loss_all, *_conv_all, *_pool_all, *_norm_all, "em
            "pad", "scaled_dot_product_attention"]
 __all__ += _distance_all
 __all__ += ["ctc_loss"]
+from ..ops.vae import gaussian_kl, kl_div  # noqa: E402
+
+__all__ += ["kl_div", "gaussian_kl"]

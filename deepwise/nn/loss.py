@@ -271,3 +271,41 @@ class CTCLoss(_Loss):
 
     def extra_repr(self) -> str:
         return f"blank={self.blank}, zero_infinity={self.zero_infinity}"
+
+
+__all__ += ["KLDivLoss"]
+
+
+class KLDivLoss(Module):
+    """The Kullback-Leibler divergence ``sum t (log t - x)`` between a target distribution and
+    the log-probabilities ``x`` (``F.kl_div``, ``deepwise.ops.vae``); PyTorch's signature.
+
+    ``reduction``: 'mean' (over elements, PyTorch's default), 'batchmean' (sum / batch size:
+    the KL per sample), 'sum' or 'none'; ``log_target``: the target is log-probabilities.
+
+    Shape:
+        Input: any shape of log-probabilities. Target: the same shape.
+        Output: a scalar, or the input's shape with ``reduction='none'``.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> round(nn.KLDivLoss(reduction="sum")(dw.tensor([0.5, 0.5]).log(),
+    ...                                      dw.tensor([1.0, 0.0])).item(), 4)  # log 2
+    0.6931
+    """
+
+    def __init__(self, size_average: Any = None, reduce: Any = None, reduction: str = "mean",
+                 log_target: bool = False) -> None:
+        super().__init__()
+        if size_average is not None or reduce is not None:
+            raise ValueError("KLDivLoss: size_average and reduce are deprecated; pass reduction=")
+        if reduction not in ("mean", "batchmean", "sum", "none"):
+            raise ValueError(f"KLDivLoss: reduction must be 'mean', 'batchmean', 'sum' or "
+                             f"'none', got {reduction!r}")
+        self.reduction, self.log_target = reduction, bool(log_target)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002 - PyTorch's name
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, log_target={self.log_target}"

@@ -14,11 +14,13 @@ from . import (activation, arith, conv, embedding, index, interpolate, linalg, l
 from . import attention
 from . import distance
 from . import ctc
+from . import vae
 
 FAMILIES = (arith, reduce, shape, index, linalg, activation, loss, conv, pool, interpolate, norm,
             embedding, rnn, attention)
 FAMILIES += (distance,)
 FAMILIES += (ctc,)
+FAMILIES += (vae,)
 
 for _m in FAMILIES:
     for _name in _m.TENSOR_METHODS:
