@@ -1,6 +1,8 @@
 """Dtypes and devices as PyTorch's: no silent promotion in matmul / linear / conv / rnn (one
 DTypeError naming the op or layer path, both dtypes and the fix), and Tensor.to's signatures."""
 
+import re
+
 import numpy as np
 import pytest
 from helpers import SKIP_TORCH, torch
@@ -76,6 +78,40 @@ def test_the_fix_works_both_ways(layer):
     assert out.dtype == dw.float32
     out = model.double()(x)
     out = out[0] if isinstance(out, tuple) else out
+    assert out.dtype == dw.float64
+
+
+NORMS = {"bn1": (nn.BatchNorm1d(4), (3, 4), "BatchNorm1d 4", "batch_norm"),
+         "bn2": (nn.BatchNorm2d(4), (3, 4, 2, 2), "BatchNorm2d 4", "batch_norm"),
+         "ln": (nn.LayerNorm(4), (3, 4), "LayerNorm (4,)", "layer_norm"),
+         "gn": (nn.GroupNorm(2, 4), (3, 4, 2), "GroupNorm 2x2", "group_norm")}
+
+
+@pytest.mark.parametrize("name", sorted(NORMS))
+def test_normalisation_layers_refuse_other_dtypes_as_pytorch(name):
+    layer, shape, label, op = NORMS[name]
+    model = nn.Sequential(layer)
+    want = (rf"^model\.0 \({re.escape(label)}\): {op}: input is float64 but weight is "
+            r"float32; convert the input with x\.float")
+    with pytest.raises(DTypeError, match=want):
+        model(dw.ones(*shape, dtype=dw.float64))
+    with pytest.raises(DTypeError, match="needs floating-point input"):
+        model(dw.ones(*shape, dtype=dw.int64))
+    assert model(dw.ones(*shape)).dtype == dw.float32
+    if torch is None:
+        pytest.skip(SKIP_TORCH)
+    ref = {"bn1": torch.nn.BatchNorm1d(4), "bn2": torch.nn.BatchNorm2d(4),
+           "ln": torch.nn.LayerNorm(4), "gn": torch.nn.GroupNorm(2, 4)}[name]
+    with pytest.raises((RuntimeError, NotImplementedError)):
+        ref(torch.ones(*shape, dtype=torch.float64))
+
+
+def test_batchnorm_without_affine_checks_the_running_statistics():
+    with pytest.raises(DTypeError, match="input is float64 but running_mean is float32"):
+        nn.BatchNorm1d(4, affine=False)(dw.ones(3, 4, dtype=dw.float64))
+    # no weight, no running statistics: nothing to disagree with, the input's dtype is kept
+    out = nn.BatchNorm1d(4, affine=False, track_running_stats=False)(
+        dw.ones(3, 4, dtype=dw.float64))
     assert out.dtype == dw.float64
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import ShapeError
-from ..tensor import Tensor
+from ..tensor import Tensor, check_dtypes
 from . import functional as F
 from . import init
 from .conv import _channels, _dtype
@@ -33,6 +33,15 @@ def _affine(module: Module, shape: tuple, affine: bool, bias: bool, dt: np.dtype
     """Register ``weight`` and ``bias`` of ``shape`` (or None), as each normalisation layer does."""
     module.register_parameter("weight", Parameter(np.empty(shape, dt)) if affine else None)
     module.register_parameter("bias", Parameter(np.empty(shape, dt)) if affine and bias else None)
+
+
+def _check_dtype(op: str, x: Tensor, module: Module) -> None:
+    """PyTorch's rule: the input has the dtype of the layer's weight (or running statistics);
+    no silent promotion of a float32 layer to float64. One comparison."""
+    if module.weight is not None:
+        check_dtypes(op, x, module.weight)
+    elif getattr(module, "running_mean", None) is not None:
+        check_dtypes(op, x, module.running_mean, ("input", "running_mean"))
 
 
 def _reset_affine(module: Module) -> None:
@@ -86,6 +95,7 @@ class _BatchNorm(Module):
         if shape[1] != self.num_features:
             raise ShapeError(f"expected input with {_channels(self.num_features)}, got "
                               f"{shape}")
+        _check_dtype("batch_norm", x, self)
         if self.training and math.prod(shape) // shape[1] <= 1:  # before the stats change
             got = "an empty batch" if shape[0] == 0 else "input"
             raise ShapeError(f"expected more than 1 value per channel when training, got {got} "
@@ -193,6 +203,7 @@ class LayerNorm(Module):
         _reset_affine(self)
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_dtype("layer_norm", x, self)
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
@@ -242,6 +253,7 @@ class GroupNorm(Module):
         shape = tuple(x.shape)
         if len(shape) < 2 or shape[1] != self.num_channels:
             raise ShapeError(f"expected input (N, {self.num_channels}, *), got {shape}")
+        _check_dtype("group_norm", x, self)
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:

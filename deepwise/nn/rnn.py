@@ -340,6 +340,9 @@ class RNNCellBase(Module):
             s += f", nonlinearity={self.nonlinearity!r}"
         return s
 
+    def short_repr(self) -> str:
+        return f"{type(self).__name__} {self.input_size}->{self.hidden_size}"
+
 
 class RNNCell(RNNCellBase):
     """One Elman step: ``h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (or ReLU).
