@@ -9,14 +9,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from .autoencoder import VAE, Autoencoder, ConvAutoencoder, ConvVAE
 from .char_rnn import CharRNN
 from .cnn import LeNet5, SmallCNN
 from .errors import SequenceTooLongError
 from .mlp import MLP
 from .sentiment import SentimentRNN
+from .speech import CTCSpeechModel, SpeechCNN, SpeechGRU
+from .translation import Seq2SeqGRU, TransformerTranslator
+from .trajectory import TrajectoryCVAE, TrajectoryLSTM
 
 _REGISTRY: dict[str, Any] = {"mlp": MLP, "cnn": SmallCNN, "lenet5": LeNet5, "char-rnn": CharRNN,
                              "sentiment-rnn": SentimentRNN}
+_REGISTRY.update({"trajectory-lstm": TrajectoryLSTM, "trajectory-cvae": TrajectoryCVAE})
+_REGISTRY.update({"translation-gru": Seq2SeqGRU,
+                  "translation-transformer": TransformerTranslator})
+_REGISTRY.update({"speech-cnn": SpeechCNN, "speech-gru": SpeechGRU, "speech-ctc": CTCSpeechModel})
+_REGISTRY.update({"autoencoder": Autoencoder, "conv-autoencoder": ConvAutoencoder, "vae": VAE,
+                  "conv-vae": ConvVAE})
 
 
 def build(config: dict) -> Any:
