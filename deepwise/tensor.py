@@ -53,8 +53,10 @@ def check_dtypes(op: str, x: Any, w: Any, names: tuple[str, str] = ("input", "we
     """Raise DTypeError naming ``op``, both dtypes and the fix unless ``x`` and ``w`` share one
     dtype (PyTorch's rule for matmul, linear, conv and rnn: no silent promotion). One
     comparison, no pass over the data; Python numbers and lists (no ``dtype``) are not checked."""
-    a, b = getattr(x, "dtype", None), getattr(w, "dtype", None)
-    if a is None or b is None or a == b:
+    # .data.dtype rather than the property (half the time); `is` first: dtypes are singletons
+    a = x.data.dtype if isinstance(x, Tensor) else getattr(x, "dtype", None)
+    b = w.data.dtype if isinstance(w, Tensor) else getattr(w, "dtype", None)
+    if a is b or a is None or b is None or a == b:
         return
     first, second = names
     got = f"{op}: {first} is {a} but {second} is {b}"
