@@ -53,11 +53,15 @@ _RNG_LOCK = threading.Lock()  # deepwise's global generator is one for the whole
 
 @dataclass(frozen=True)
 class SessionLimits:
-    """Caps of one session: ``max_train_s`` seconds of training per run (reset starts a new
-    one), ``tick_s`` the training thread's period, ``gradflow_every`` steps between
-    gradient-flow measurements."""
+    """Caps of one session's run (reset, or a new config, starts a new run): ``max_train_s``
+    seconds of playing (wall clock), ``max_steps`` optimizer steps; ``tick_s`` is the training
+    thread's period; ``gradflow_every`` the fewest steps between two gradient-flow
+    measurements (at most 2000 are kept per run). With the config's ranges (at most 1000
+    points, 6 layers of 8 neurons, 400 points on the loss curves) this bounds a session's
+    memory too."""
 
     max_train_s: float = 600.0
+    max_steps: int = 100_000
     tick_s: float = 0.05
     gradflow_every: int = 5
 
@@ -137,8 +141,8 @@ class Session:
         self.last_batch_loss: float | None = None
         self.monitor = explain.OverfittingMonitor(patience=8, min_delta=1e-3, warn=False)
         # about ten measurements a second at most, so a run's record stays small
-        self.flow = explain.GradientFlow(every=max(self.limits.gradflow_every, cfg.speed // 10),
-                                         model=self.model, warn=False)
+        every = max(self.limits.gradflow_every, cfg.speed // 10, self.limits.max_steps // 2000)
+        self.flow = explain.GradientFlow(every=every, model=self.model, warn=False)
         self.history: dict[str, list] = {"step": [], "train": [], "test": []}
         self._evaluate(record=True)
 
@@ -195,18 +199,17 @@ class Session:
         with self.lock:
             if self._capped():
                 return
-            t0 = time.monotonic()
             with self._own_rng():
-                for _ in range(n):
+                for _ in range(min(n, self.limits.max_steps - self.step)):
                     self._train_step()
-            self.trained_s += time.monotonic() - t0
             self._changed()
 
     def _capped(self) -> bool:
-        if self.trained_s >= self.limits.max_train_s:
+        lim = self.limits
+        if self.trained_s >= lim.max_train_s or self.step >= lim.max_steps:
             self.playing = False
-            self.note = (f"training stopped: this run has used its {self.limits.max_train_s:g} "
-                         "s of training time (press reset for a new run)")
+            self.note = (f"training stopped: a run may play for {lim.max_train_s:g} s and "
+                         f"{lim.max_steps} steps (press reset for a new run)")
             return True
         return False
 
@@ -228,6 +231,9 @@ class Session:
             if n:
                 self.train_steps(n)
             time.sleep(max(0.0, tick - (time.monotonic() - t0)))
+            with self.lock:
+                if self.playing:
+                    self.trained_s += time.monotonic() - t0
 
     # ---- measuring ---------------------------------------------------------------------------
     def _evaluate(self, record: bool = False) -> tuple[float, float]:

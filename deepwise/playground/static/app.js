@@ -381,7 +381,7 @@ function drawBoundary() {
   const px = (x) => (x + r) / (2 * r) * W, py = (y) => (r - y) / (2 * r) * W;
   const dot = (p, test) => {
     const v = info.regression ? p[2] : (p[2] > 0.5 ? 1 : -1);
-    const c = colour(v);
+    const c = colour(v).map((k) => Math.round(k * 0.85)); // a shade darker than the background
     g.beginPath();
     g.arc(px(p[0]), py(p[1]), 3.2, 0, 2 * Math.PI);
     g.fillStyle = `rgb(${c[0]},${c[1]},${c[2]})`;
@@ -559,8 +559,13 @@ function showSteps(e) {
 
 // ---- show me the code -----------------------------------------------------------------------------
 async function showCode() {
-  try { $("code").textContent = (await api(sessionPath("code"))).code; }
-  catch (e) { status(e.message, true); }
+  try {
+    const r = await api(sessionPath("code"));
+    $("code").textContent = r.code;
+    $("copied").textContent = state.frame && state.frame.playing
+      ? `the run up to step ${r.step}; training goes on (pause, then show the code again, to compare the losses)`
+      : `the run up to step ${r.step}: it prints the losses shown above`;
+  } catch (e) { status(e.message, true); }
 }
 
 async function copyCode() {
