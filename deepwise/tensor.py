@@ -431,6 +431,15 @@ class Tensor:
     def cpu(self) -> Tensor:
         return self
 
+    def cuda(self, device: Any = None, non_blocking: bool = False) -> Tensor:
+        """Raises ValueError: deepwise has no GPU backend yet (PyTorch's name, a clear error)."""
+        check_device("cuda" if device is None else f"cuda:{device}", "cuda")
+        return self
+
+    @property
+    def is_cuda(self) -> builtins.bool:
+        return False
+
     @property
     def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
         return _shape.permute(self, tuple(range(self.data.ndim - 1, -1, -1)))

@@ -246,6 +246,14 @@ def test_to_cuda_says_there_is_no_gpu_backend():
         nn.Conv2d(1, 1, 3, device="cuda")
 
 
+def test_cuda_methods_say_there_is_no_gpu_backend():
+    x = dw.tensor([1.0])
+    assert x.is_cuda is False
+    for call in (x.cuda, nn.Linear(2, 2).cuda, lambda: x.cuda(1)):
+        with pytest.raises(ValueError, match="no GPU backend"):
+            call()
+
+
 def test_module_to_follows_the_same_forms():
     m = nn.Linear(2, 2)
     assert m.to("cpu", dw.float64).weight.dtype == dw.float64

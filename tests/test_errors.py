@@ -144,6 +144,16 @@ def test_conv1d_given_n_l_for_one_channel_says_unsqueeze():
         nn.Conv1d(1, 2, 3)(dw.randn(8, 20))
 
 
+def test_functional_conv_given_n_h_w_for_one_channel_says_unsqueeze():
+    from deepwise.nn import functional as F
+    with pytest.raises(ShapeError, match=r"^conv2d: .*got input \(1, 8, 5, 5\); for a batch of "
+                                         r"1-channel inputs \(8, 5, 5\) add the channel axis: "
+                                         r"x\.unsqueeze\(1\)"):
+        F.conv2d(dw.randn(8, 5, 5), dw.randn(2, 1, 3, 3))
+    with pytest.raises(ShapeError, match=r"^conv1d: .*x\.unsqueeze\(1\)"):
+        F.conv1d(dw.randn(8, 5), dw.randn(2, 1, 3))
+
+
 def test_no_unsqueeze_hint_when_it_would_not_help():
     with pytest.raises(ShapeError) as info:
         nn.Conv2d(3, 2, 3)(dw.randn(8, 5, 5))

@@ -483,6 +483,11 @@ class Module:
     def cpu(self) -> Module:
         return self
 
+    def cuda(self, device: Any = None) -> Module:
+        """Raises ValueError: deepwise has no GPU backend yet (PyTorch's name, a clear error)."""
+        check_device("cuda" if device is None else f"cuda:{device}", "cuda")
+        return self
+
     # ---- state dict ------------------------------------------------------------------------
     def _state_items(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
         """(key, tensor) in state-dict order: per module, its parameters then its persistent

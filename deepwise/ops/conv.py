@@ -230,8 +230,12 @@ def _conv_args(op: str, x: Any, xs: tuple, w: Any, b: Any, stride: Any, padding:
         raise ShapeError(f"{op}: groups {groups} must divide the weight's out_channels, got "
                          f"weight {ws}")
     if xs[1] != ws[1] * groups:
+        hint = ""
+        if ws[1] * groups == 1 and x.ndim == nd + 1:  # (N, H, W) read as one (C, H, W) sample
+            hint = (f"; for a batch of 1-channel inputs {tuple(x.shape)} add the channel axis: "
+                    "x.unsqueeze(1)")
         raise ShapeError(f"{op}: expected input with {ws[1] * groups} channels (weight {ws}, "
-                         f"groups {groups}), got input {xs}")
+                         f"groups {groups}), got input {xs}{hint}")
     if b is not None and tuple(b.shape) != (ws[0],):
         raise ShapeError(f"{op}: expected bias ({ws[0]},) for weight {ws}, got {tuple(b.shape)}")
     check_dtypes(op, x, w)
