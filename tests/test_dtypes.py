@@ -275,3 +275,15 @@ def test_to_agrees_with_pytorch_on_identity_and_copies():
         assert (t.to(*targs, **kw) is t) == (x.to(*dargs, **kw) is x), (dargs, kw)
     with pytest.raises(TypeError):
         t.to(blah=1)
+
+
+def test_explain_tools_give_a_numpy_batch_the_models_dtype():
+    from deepwise import explain
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    batch = np.random.default_rng(0).standard_normal((5, 4))  # float64, NumPy's default
+    rows = explain.layers(model, batch).rows
+    assert [r.shape for r in rows] == [(5, 8), (5, 8), (5, 2)]
+    assert len(explain.dead_units(model, batch)) == 1
+    with pytest.raises(DTypeError, match=r"model\.0 \(Linear 4->8\)"):  # a tensor is explicit
+        explain.layers(model, dw.tensor(batch))
+    assert explain.layers(model.double(), batch).rows[0].shape == (5, 8)

@@ -35,6 +35,21 @@ def _first_tensor(out: Any) -> Tensor | None:
     return None
 
 
+def _inputs(model: Module, x: Any) -> tuple[Tensor, ...]:
+    """The batch as tensors. A NumPy array or list of floats (float64 by NumPy's default) takes
+    the dtype of the model's first floating parameter, as the user meant; tensors are passed
+    unchanged (a float64 tensor into a float32 model raises the layer's dtype error)."""
+    xs = x if isinstance(x, tuple) else (x,)
+    dt = next((p.dtype for p in model.parameters() if p.dtype.kind == "f"), None)
+    out = []
+    for v in xs:
+        if not isinstance(v, Tensor):
+            a = np.asarray(v)
+            v = as_tensor(a.astype(dt) if dt is not None and a.dtype.kind == "f" else a)
+        out.append(v)
+    return tuple(out)
+
+
 def _table(head: tuple[str, ...], rows: list[tuple[str, ...]], right_from: int) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     fmt_row = "  ".join(f"{{:<{w}}}" if i < right_from else f"{{:>{w}}}"
@@ -85,7 +100,8 @@ class LayersReport:
 
 
 def layers(model: Module, x: Any, *, training: bool = False) -> LayersReport:
-    """Per-layer output statistics of ``model`` on the batch ``x`` (a tensor or array).
+    """Per-layer output statistics of ``model`` on the batch ``x`` (a tensor, or an array:
+    floats are given the model's dtype).
 
     Runs one forward pass under ``no_grad`` in eval mode (``training=True``: train mode, e.g. to
     see dropout and batch statistics; running statistics of batch norm are then updated, as in
@@ -93,8 +109,7 @@ def layers(model: Module, x: Any, *, training: bool = False) -> LayersReport:
     without children, in the order they ran, named by their path (``fc1``, ``layers.0``).
     Also runs ``nn.summary`` for the parameter counts (``report.summary``).
     """
-    xs = x if isinstance(x, tuple) else (x,)
-    xs = tuple(v if isinstance(v, Tensor) else as_tensor(np.asarray(v)) for v in xs)
+    xs = _inputs(model, x)
     names = module_names(model)
     rows: list[LayerStats] = []
     calls: dict[int, int] = {}
@@ -182,8 +197,7 @@ def dead_units(model: Module, x: Any) -> DeadUnitsReport:
     A unit is a feature of a (N, F) or (N, T, F) output, a channel of a (N, C, H, W) one. The
     forward runs in eval mode (restored afterwards); the graph it records is dropped.
     """
-    xs = x if isinstance(x, tuple) else (x,)
-    xs = tuple(v if isinstance(v, Tensor) else as_tensor(np.asarray(v)) for v in xs)
+    xs = _inputs(model, x)
     xs = tuple(Tensor._make(v.data).requires_grad_() if v.data.dtype.kind == "f" else v
                for v in xs)  # so that every op is recorded, and seen
     names = module_names(model)
