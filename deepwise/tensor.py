@@ -88,7 +88,10 @@ def check_device(device: Any, where: str) -> None:
     if isinstance(device, (int, np.integer)) or name.split(":")[0] in _GPU_DEVICES:
         raise ValueError(f"{where}: device {device!r} is not available: deepwise has no GPU "
                          "backend yet, tensors and models live on 'cpu'")
-    raise ValueError(f"{where}: unknown device {device!r} (the only device is 'cpu')")
+    hint = ""
+    if isinstance(device, str) and device in _CONVERT:  # x.to("float32"): a dtype by name
+        hint = f"; {device!r} names a dtype: pass deepwise.{device}"
+    raise ValueError(f"{where}: unknown device {device!r} (the only device is 'cpu'){hint}")
 
 
 def _is_device(v: Any) -> bool:

@@ -240,6 +240,8 @@ def test_to_cuda_says_there_is_no_gpu_backend():
         x.to(device="cuda", dtype=dw.float64)
     with pytest.raises(ValueError, match="unknown device 'blah'"):
         x.to("blah")
+    with pytest.raises(ValueError, match="'float64' names a dtype: pass deepwise.float64"):
+        x.to("float64")
     with pytest.raises(ValueError, match="no GPU backend"):
         nn.Linear(2, 2).to("cuda")
     with pytest.raises(ValueError, match="no GPU backend"):
