@@ -156,6 +156,31 @@ def test_api_explain_narrates_one_backward_pass(server):
     assert status == 400 and "index must be an int from 0 to 199" in r["error"]
 
 
+@pytest.mark.slow
+def test_digits_cnn_view(server):
+    sid, r = new(server, dataset="digits", hidden=[4, 8], activation="relu", lr=0.01,
+                 optimizer="adam", batch_size=32)
+    info, f0 = r["info"], r["frame"]
+    assert info["kind"] == "digits" and info["layers"] == [1, 4, 8, 10]
+    assert info["n_train"] == 1352 and info["n_test"] == 445
+    assert len(base64.b64decode(info["strip"])) == 64 * len(info["strip_labels"])
+    assert len(f0["filters"]) == 4 and [m["side"] for m in f0["maps"]] == [8, 4]
+    assert [len(m["channels"]) for m in f0["maps"]] == [4, 8]
+    assert len(f0["probs"]) == 10 and sum(f0["probs"]) == pytest.approx(1, abs=1e-3)
+    assert f0["gradflow"]["layers"] == ["conv 1", "conv 2", "output"]
+    assert [d["layer"] for d in f0["dead"]] == ["conv 1", "conv 2"]
+    status, e = call(server, f"/api/sessions/{sid}/explain", {"index": 7, "split": "test"})
+    assert status == 200 and e["steps"][0]["op"] == "CrossEntropy" and e["point"] is None
+    assert "Conv2d" in [s["op"] for s in e["steps"]]
+    assert call(server, f"/api/sessions/{sid}/frame")[1]["sample"] == 7  # its maps are shown
+    for _ in range(60):
+        f = call(server, f"/api/sessions/{sid}/control", {"action": "step"})[1]
+    # 60 steps of 32 images: from chance (~10%, loss ~2.3) to well above what chance allows
+    assert f0["test_loss"] > 2.0 and f["test_loss"] < 1.5 and f["test_acc"] > 0.5, f
+    status, r = call(server, f"/api/sessions/{sid}/config", {"hidden": [2, 2, 2, 2]})
+    assert status == 400 and "at most 3 conv layers" in r["error"]
+
+
 def test_training_through_the_api_lowers_the_loss(server):
     # the circle is not linearly separable in (x1, x2): the linear model stays near chance
     # (loss ~0.69); a hidden layer, or the squared features, must get far below that
@@ -182,18 +207,27 @@ def test_training_through_the_api_lowers_the_loss(server):
     assert flow["layers"] == ["hidden 1", "hidden 2", "output"] and len(flow["grad_norm"]) == 3
 
 
-def test_show_me_the_code_reproduces_the_run(server, tmp_path):
+@pytest.mark.parametrize("config", [
     # dropout, L1, L2 and momentum: every random draw and every term of the update takes part
-    sid, _ = new(server, dataset="spiral", noise=0.1, hidden=[5, 3], features=ALL,
-                 activation="relu", optimizer="momentum", lr=0.01, l1=0.001, l2=0.001,
-                 dropout=0.2, batch_size=7, seed=11)
+    dict(dataset="spiral", noise=0.1, hidden=[5, 3], features=ALL, activation="relu",
+         optimizer="momentum", lr=0.01, l1=0.001, l2=0.001, dropout=0.2, batch_size=7, seed=11),
+    dict(dataset="bumps", noise=0.05, hidden=[4], activation="sigmoid", optimizer="sgd",
+         lr=0.3, l2=0.01, batch_size=16, seed=2),
+    pytest.param(dict(dataset="digits", hidden=[3, 4], activation="tanh", optimizer="adam",
+                      lr=0.01, dropout=0.1, l1=0.0001, batch_size=32, seed=4, speed=30),
+                 marks=pytest.mark.slow),
+], ids=["spiral-relu-momentum-dropout-l1-l2", "bumps-regression", "digits-cnn"])
+def test_show_me_the_code_reproduces_the_run(server, tmp_path, config):
+    sid, _ = new(server, **config)
     for _ in range(3):
         call(server, f"/api/sessions/{sid}/control", {"action": "step"})
-    f = None
-    status, f = call(server, f"/api/sessions/{sid}/control", {"action": "play"})
-    time.sleep(1.5)
+    call(server, f"/api/sessions/{sid}/control", {"action": "play"})  # the thread trains on
+    deadline = time.monotonic() + 30
+    while call(server, f"/api/sessions/{sid}/frame")[1]["step"] < 15 and \
+            time.monotonic() < deadline:
+        time.sleep(0.2)
     f = call(server, f"/api/sessions/{sid}/control", {"action": "pause"})[1]
-    assert f["step"] > 20
+    assert f["step"] >= 15
     code = call(server, f"/api/sessions/{sid}/code")[1]["code"]
     assert f"STEPS = {f['step']}" in code
     path = tmp_path / "run.py"
@@ -490,6 +524,7 @@ class _Browser:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_page_in_headless_chromium(server, tmp_path):
     exe = _chromium()
     if exe is None:

@@ -17,12 +17,16 @@ import numpy as np
 
 from . import datasets
 
-__all__ = ["Config", "ConfigError", "ACTIVATIONS", "OPTIMIZERS", "LIMITS", "options"]
+__all__ = ["Config", "ConfigError", "ACTIVATIONS", "OPTIMIZERS", "LIMITS", "DATASETS", "DIGITS",
+           "options"]
 
 # activation name -> the nn layer that computes it
 ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "linear": "Identity"}
 OPTIMIZERS = ("sgd", "momentum", "adam")
 MAX_LAYERS, MAX_NEURONS = 6, 8
+# the 8x8 digits (deepwise.data.datasets.Digits): a small CNN, hidden = channels per conv layer
+DIGITS, MAX_CONV = "digits", 3
+DATASETS = (*datasets.DATASETS, DIGITS)
 
 # field -> (low, high) for the numbers
 LIMITS: dict[str, tuple[float, float]] = {
@@ -64,6 +68,12 @@ class Config:
     def regression(self) -> bool:
         return datasets.is_regression(self.dataset)
 
+    @property
+    def digits(self) -> bool:
+        """The 8x8 digits: a CNN (``hidden``: channels of its conv layers; ``features``,
+        ``n_samples``, ``noise`` and ``train_ratio`` do not apply: the set has its own split)."""
+        return self.dataset == DIGITS
+
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["features"], d["hidden"] = list(self.features), list(self.hidden)
@@ -83,7 +93,7 @@ class Config:
         base = cls()
         v = {k: d.get(k, getattr(base, k)) for k in known}
         out: dict[str, Any] = {}
-        out["dataset"] = _choice("dataset", v["dataset"], datasets.DATASETS)
+        out["dataset"] = _choice("dataset", v["dataset"], DATASETS)
         out["activation"] = _choice("activation", v["activation"], tuple(ACTIVATIONS))
         out["optimizer"] = _choice("optimizer", v["optimizer"], OPTIMIZERS)
         for k in ("n_samples", "batch_size", "seed", "speed"):
@@ -107,6 +117,9 @@ class Config:
                               f"widths, got {_show(hidden)}")
         out["hidden"] = tuple(_int(f"hidden[{i}]", h, 1, MAX_NEURONS)
                               for i, h in enumerate(hidden))
+        if out["dataset"] == DIGITS and len(hidden) > MAX_CONV:
+            raise ConfigError(f"config.hidden: the digits' CNN takes at most {MAX_CONV} conv "
+                              f"layers (8x8 -> 4x4 -> 2x2 -> 1x1), got {len(hidden)}")
         return cls(**out)
 
 
@@ -148,7 +161,8 @@ def options() -> dict[str, Any]:
     for name in datasets.DATASETS:  # a few points of each set, for the page's buttons
         x, y, _, _ = datasets.make(name, n=160, noise=0.0, train_ratio=0.75, seed=0)
         previews[name] = np.round(np.hstack([x, y]).astype(np.float64), 2).tolist()
-    return {"datasets": list(datasets.DATASETS), "regression": list(datasets.REGRESSION),
+    return {"datasets": list(DATASETS), "max_conv": MAX_CONV,
+            "regression": list(datasets.REGRESSION),
             "features": list(datasets.FEATURES), "activations": list(ACTIVATIONS),
             "optimizers": list(OPTIMIZERS), "max_layers": MAX_LAYERS,
             "max_neurons": MAX_NEURONS, "limits": LIMITS, "default": Config().to_dict(),

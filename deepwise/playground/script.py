@@ -17,7 +17,9 @@ __all__ = ["script", "model_lines", "optimizer_line", "loss_line"]
 
 
 def model_lines(cfg: Config) -> list[str]:
-    """The layers of the network, one Python expression per layer (input first)."""
+    """The layers of the network, one line of Python per layer (input first)."""
+    if cfg.digits:
+        return cnn_lines(cfg)
     lines, width = [], len(cfg.features)
     act = ACTIVATIONS[cfg.activation]
     for h in cfg.hidden:
@@ -27,6 +29,21 @@ def model_lines(cfg: Config) -> list[str]:
         lines.append(line)
         width = h
     lines.append(f"nn.Linear({width}, 1),")
+    return lines
+
+
+def cnn_lines(cfg: Config) -> list[str]:
+    """The digits' CNN: per conv layer Conv2d(3x3, padding 1) -> activation -> MaxPool2d(2)
+    (8x8 -> 4x4 -> 2x2 -> 1x1), then a Linear layer to the 10 classes."""
+    lines, channels, side = [], 1, 8
+    act = ACTIVATIONS[cfg.activation]
+    for c in cfg.hidden:
+        line = f"nn.Conv2d({channels}, {c}, 3, padding=1), nn.{act}(),"
+        if cfg.dropout > 0:
+            line += f" nn.Dropout({cfg.dropout!r}),"
+        lines.append(line + " nn.MaxPool2d(2),")
+        channels, side = c, side // 2
+    lines.append(f"nn.Flatten(), nn.Linear({channels * side * side}, 10),")
     return lines
 
 
@@ -41,9 +58,24 @@ def optimizer_line(cfg: Config) -> str:
 
 def loss_line(cfg: Config) -> str:
     """The loss of a batch, as a Python expression of ``out`` and ``target``."""
+    if cfg.digits:
+        return "F.cross_entropy(out, target)"
     if cfg.regression:
         return "F.mse_loss(out, target)"
     return "F.binary_cross_entropy_with_logits(out, target)"
+
+
+POINTS_DATA = """FEATURES = {features!r}
+x_train, y_train, x_test, y_test = datasets.make(
+    {dataset!r}, n={n}, noise={noise!r}, train_ratio={ratio!r}, seed={seed})
+X_train, Y_train = dw.tensor(datasets.features(x_train, FEATURES)), dw.tensor(y_train)
+X_test, Y_test = dw.tensor(datasets.features(x_test, FEATURES)), dw.tensor(y_test)
+"""
+
+DIGITS_DATA = """train_set, test_set = Digits(train=True), Digits(train=False)  # in the package
+X_train, Y_train = (dw.tensor(a) for a in train_set.__getitems__(np.arange(len(train_set))))
+X_test, Y_test = (dw.tensor(a) for a in test_set.__getitems__(np.arange(len(test_set))))
+"""
 
 
 def script(cfg: Config, steps: int) -> str:
@@ -53,13 +85,28 @@ def script(cfg: Config, steps: int) -> str:
         "classification (one logit, binary cross-entropy)"
     l1 = (f"\n        loss = loss + nn.utils.l1_penalty(model, weight={cfg.l1!r})  # L1"
           if cfg.l1 > 0 else "")
+    threshold = "" if cfg.digits else ", threshold=0.0"
     acc = "" if cfg.regression else (
-        "\n    test_acc = accuracy(model(X_test), Y_test, threshold=0.0)"
+        f"\n    test_acc = accuracy(model(X_test), Y_test{threshold})"
         "\nprint(f\"test accuracy {test_acc:.4f}\")")
     acc_import = "" if cfg.regression else "from deepwise.train.metrics import accuracy\n"
+    train = "train_set" if cfg.digits else "TensorDataset(X_train, Y_train)"
+    if cfg.digits:
+        task = "a small CNN on the 8x8 digits (cross-entropy over 10 classes)"
+        data = DIGITS_DATA
+        what = f"Conv channels {list(cfg.hidden)}"
+        imports = ("from deepwise.data import DataLoader\n"
+                   "from deepwise.data.datasets import Digits\n")
+    else:
+        data = POINTS_DATA.format(features=list(cfg.features), dataset=cfg.dataset,
+                                  n=cfg.n_samples, noise=cfg.noise, ratio=cfg.train_ratio,
+                                  seed=cfg.seed)
+        what = f"Features {list(cfg.features)}, hidden layers {list(cfg.hidden)}"
+        imports = ("from deepwise.data import DataLoader, TensorDataset\n"
+                   "from deepwise.playground import datasets\n")
     return f'''"""The deepwise playground's run, as a script: {cfg.dataset}, {task}.
 
-Features {list(cfg.features)}, hidden layers {list(cfg.hidden)}, {cfg.activation}, {cfg.optimizer}
+{what}, {cfg.activation}, {cfg.optimizer}
 (lr {cfg.lr!r}), L1 {cfg.l1!r}, L2 {cfg.l2!r}, dropout {cfg.dropout!r}, batch {cfg.batch_size},
 seed {cfg.seed}. The same seed and the same {steps} steps give the same loss as on the page.
 """
@@ -69,22 +116,14 @@ import numpy as np
 import deepwise as dw
 import deepwise.nn.functional as F
 from deepwise import nn, optim
-from deepwise.data import DataLoader, TensorDataset
-from deepwise.playground import datasets
-{acc_import}
-FEATURES = {list(cfg.features)!r}
-x_train, y_train, x_test, y_test = datasets.make(
-    {cfg.dataset!r}, n={cfg.n_samples}, noise={cfg.noise!r}, train_ratio={cfg.train_ratio!r},
-    seed={cfg.seed})
-X_train, Y_train = dw.tensor(datasets.features(x_train, FEATURES)), dw.tensor(y_train)
-X_test, Y_test = dw.tensor(datasets.features(x_test, FEATURES)), dw.tensor(y_test)
-
+{imports}{acc_import}
+{data}
 dw.manual_seed({cfg.seed})  # the initial weights (and dropout's masks) come from this seed
 model = nn.Sequential(
 {layers}
 )
 opt = {optimizer_line(cfg)}
-loader = DataLoader(TensorDataset(X_train, Y_train), batch_size={cfg.batch_size}, shuffle=True,
+loader = DataLoader({train}, batch_size={cfg.batch_size}, shuffle=True,
                     generator=np.random.default_rng({cfg.seed}))  # the order of the batches
 
 

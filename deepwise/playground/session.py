@@ -35,6 +35,7 @@ import numpy as np
 from .. import backend, explain, nn, optim
 from ..autograd import no_grad
 from ..data import DataLoader, TensorDataset
+from ..data.datasets import Digits
 from ..explain._common import ArraySummary
 from ..nn import functional as F
 from ..tensor import Tensor, tensor
@@ -47,6 +48,7 @@ __all__ = ["Session", "SessionLimits", "build_model", "build_optimizer", "GRID",
 
 GRID = 50  # the output's picture: GRID x GRID points over [-6, 6]^2
 NEURON_GRID = 25  # each neuron's picture (every other grid point)
+STRIP = 48  # digits: the test images the page offers to look at
 HISTORY = 400  # at most this many points on the loss curves (older ones are thinned)
 _RNG_LOCK = threading.Lock()  # deepwise's global generator is one for the whole process
 
@@ -68,6 +70,8 @@ class SessionLimits:
 
 def build_model(cfg: Config) -> nn.Sequential:
     """The network of ``cfg`` (the same layers, in the same order, as the script's)."""
+    if cfg.digits:
+        return build_cnn(cfg)
     layers: list[nn.Module] = []
     width = len(cfg.features)
     for h in cfg.hidden:
@@ -76,6 +80,21 @@ def build_model(cfg: Config) -> nn.Sequential:
             layers.append(nn.Dropout(cfg.dropout))
         width = h
     layers.append(nn.Linear(width, 1))
+    return nn.Sequential(*layers)
+
+
+def build_cnn(cfg: Config) -> nn.Sequential:
+    """The digits' CNN: per entry of ``hidden`` a Conv2d(3x3, padding 1) -> activation ->
+    [Dropout] -> MaxPool2d(2), then Flatten -> Linear to 10 class scores."""
+    layers: list[nn.Module] = []
+    channels, side = 1, 8
+    for c in cfg.hidden:
+        layers += [nn.Conv2d(channels, c, 3, padding=1), getattr(nn, ACTIVATIONS[cfg.activation])()]
+        if cfg.dropout > 0:
+            layers.append(nn.Dropout(cfg.dropout))
+        layers.append(nn.MaxPool2d(2))
+        channels, side = c, side // 2
+    layers += [nn.Flatten(), nn.Linear(channels * side * side, 10)]
     return nn.Sequential(*layers)
 
 
@@ -91,8 +110,8 @@ def _u8(a: np.ndarray) -> dict[str, Any]:
     """A picture for the page: values scaled by their largest magnitude to 0..255, base64."""
     a = np.nan_to_num(np.asarray(a, np.float64), nan=0.0, posinf=1e30, neginf=-1e30)
     scale = float(np.abs(a).max()) if a.size else 0.0
-    q = np.zeros(a.shape, np.uint8) if scale == 0 else \
-        np.round((a / scale + 1.0) * 127.5).astype(np.uint8)
+    q = np.full(a.shape, 128, np.uint8) if scale == 0 else \
+        np.round((a / scale + 1.0) * 127.5).astype(np.uint8)  # 0 -> 128 (white)
     return {"scale": scale, "data": base64.b64encode(q.tobytes()).decode("ascii")}
 
 
@@ -120,18 +139,28 @@ class Session:
     # ---- building ----------------------------------------------------------------------------
     def _build(self, cfg: Config) -> None:
         self.config = cfg
-        self.x_train, self.y_train, self.x_test, self.y_test = datasets.make(
-            cfg.dataset, cfg.n_samples, cfg.noise, cfg.train_ratio, cfg.seed)
-        self.X_train = tensor(datasets.features(self.x_train, cfg.features))
-        self.X_test = tensor(datasets.features(self.x_test, cfg.features))
-        self.Y_train, self.Y_test = tensor(self.y_train), tensor(self.y_test)
+        self.sample = 0  # digits: the test image whose feature maps are shown
+        if cfg.digits:
+            train_set, test_set = Digits(train=True), Digits(train=False)
+            self.X_train, self.Y_train = (tensor(a) for a in train_set.__getitems__(
+                np.arange(len(train_set))))
+            self.X_test, self.Y_test = (tensor(a) for a in test_set.__getitems__(
+                np.arange(len(test_set))))
+            self.x_train, self.x_test = self.X_train.numpy(), self.X_test.numpy()
+            dataset: Any = train_set
+        else:
+            self.x_train, self.y_train, self.x_test, self.y_test = datasets.make(
+                cfg.dataset, cfg.n_samples, cfg.noise, cfg.train_ratio, cfg.seed)
+            self.X_train = tensor(datasets.features(self.x_train, cfg.features))
+            self.X_test = tensor(datasets.features(self.x_test, cfg.features))
+            self.Y_train, self.Y_test = tensor(self.y_train), tensor(self.y_test)
+            dataset = TensorDataset(self.X_train, self.Y_train)
         # deepwise.manual_seed(cfg.seed), for this session only: the state of a fresh generator
         self._rng_state = np.random.default_rng(cfg.seed).bit_generator.state
         with self._own_rng():
             self.model = build_model(cfg)
         self.optimizer = build_optimizer(cfg, self.model)
-        self.loader = DataLoader(TensorDataset(self.X_train, self.Y_train),
-                                 batch_size=cfg.batch_size, shuffle=True,
+        self.loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True,
                                  generator=np.random.default_rng(cfg.seed))
         self._batches: Iterator | None = None
         self._in_epoch = 0
@@ -144,9 +173,14 @@ class Session:
         every = max(self.limits.gradflow_every, cfg.speed // 10, self.limits.max_steps // 2000)
         self.flow = explain.GradientFlow(every=every, model=self.model, warn=False)
         self.history: dict[str, list] = {"step": [], "train": [], "test": []}
+        # which build the cached measures belong to
+        self._build_id = getattr(self, "_build_id", 0) + 1
+        self._cache: tuple | None = None
         self._evaluate(record=True)
 
     def _loss(self, out: Tensor, target: Tensor) -> Tensor:
+        if self.config.digits:
+            return F.cross_entropy(out, target)
         if self.config.regression:
             return F.mse_loss(out, target)
         return F.binary_cross_entropy_with_logits(out, target)
@@ -236,16 +270,35 @@ class Session:
                     self.trained_s += time.monotonic() - t0
 
     # ---- measuring ---------------------------------------------------------------------------
-    def _evaluate(self, record: bool = False) -> tuple[float, float]:
-        model = self.model
+    def _measure(self) -> dict[str, Any]:
+        """Losses and accuracies on the whole train and test sets (two forward passes, eval
+        mode), and dead units. Cached per step; while the digits' CNN plays, a second old."""
+        key, now = (self._build_id, self.step), time.monotonic()
+        c = self._cache
+        if c is not None and (c[0] == key or (self.playing and self.config.digits
+                                              and c[0][0] == self._build_id and now - c[1] < 1.0)):
+            return c[2]
+        model, cfg = self.model, self.config
         was = model.training
         model.eval()
         try:
             with no_grad():
-                tr = float(self._loss(model(self.X_train), self.Y_train).item())
-                te = float(self._loss(model(self.X_test), self.Y_test).item())
+                out_tr, out_te = model(self.X_train), model(self.X_test)
+                tr = float(self._loss(out_tr, self.Y_train).item())
+                te = float(self._loss(out_te, self.Y_test).item())
         finally:
             model.train(was)
+        thr = None if cfg.digits else 0.0
+        vals = {"train_loss": tr, "test_loss": te,
+                "train_acc": None if cfg.regression else accuracy(out_tr, self.Y_train, thr),
+                "test_acc": None if cfg.regression else accuracy(out_te, self.Y_test, thr),
+                "dead": self._dead()}
+        self._cache = (key, now, vals)
+        return vals
+
+    def _evaluate(self, record: bool = False) -> tuple[float, float]:
+        vals = self._measure()
+        tr, te = vals["train_loss"], vals["test_loss"]
         if record:
             h = self.history
             h["step"].append(self.step)
@@ -256,17 +309,6 @@ class Session:
                 for k in h:
                     h[k] = h[k][:cut:2] + h[k][cut:]
         return tr, te
-
-    def _accuracy(self, x: Tensor, y: Tensor) -> float | None:
-        if self.config.regression:
-            return None
-        was = self.model.training
-        self.model.eval()
-        try:
-            with no_grad():
-                return accuracy(self.model(x), y, threshold=0.0)
-        finally:
-            self.model.train(was)
 
     def _grid_points(self, n: int) -> np.ndarray:
         """(n*n, 2) points, row-major from the top-left corner (x1 left to right, x2 top down)."""
@@ -301,7 +343,35 @@ class Session:
         return {"output": {"scale": 1.0, "data": base64.b64encode(q.tobytes()).decode("ascii")},
                 "neurons": neurons}
 
+    def _digit_pictures(self) -> dict[str, Any]:
+        """The digits' CNN on one test image: the first conv layer's filters, every conv
+        layer's feature maps (after the activation) and the class probabilities."""
+        cfg, model = self.config, self.model
+        act = ACTIVATIONS[cfg.activation]
+        was = model.training
+        model.eval()
+        maps = []
+        try:
+            with no_grad():
+                h = self.X_test[self.sample:self.sample + 1]
+                for layer in model:
+                    h = layer(h)
+                    if type(layer).__name__ == act and h.ndim == 4:
+                        a = h.numpy()[0]
+                        maps.append({"side": int(a.shape[1]),
+                                     "channels": [_u8(a[c]) for c in range(a.shape[0])]})
+                probs = F.softmax(h, dim=1).numpy()[0]
+        finally:
+            model.train(was)
+        convs = [m for m in model if isinstance(m, nn.Conv2d)]
+        filters = [_u8(w[0]) for w in convs[0].weight.data] if convs else []
+        return {"filters": filters, "maps": maps, "sample": self.sample,
+                "label": int(self.Y_test.numpy()[self.sample]),
+                "probs": np.round(probs.astype(np.float64), 4).tolist()}
+
     def _weights(self) -> list[dict[str, Any]]:
+        if self.config.digits:
+            return []
         return [{"weight": np.round(m.weight.data.astype(np.float64), 4).tolist(),
                  "bias": np.round(m.bias.data.astype(np.float64), 4).tolist()}
                 for m in self.model if isinstance(m, nn.Linear)]
@@ -310,7 +380,8 @@ class Session:
         f = self.flow
         messages = list(f.messages)
         n_hidden = len(self.config.hidden)
-        names = [f"hidden {k + 1}" for k in range(n_hidden)] + ["output"]
+        kind = "conv" if self.config.digits else "hidden"
+        names = [f"{kind} {k + 1}" for k in range(n_hidden)] + ["output"]
         if not f.steps:
             return {"layers": names, "grad_norm": [], "update_ratio": [], "step": None,
                     "messages": messages}
@@ -322,8 +393,10 @@ class Session:
     def _dead(self) -> list[dict[str, Any]]:
         if self.config.activation != "relu" or not self.config.hidden:
             return []
-        report = explain.dead_units(self.model, self.X_train)
-        return [{"layer": f"hidden {k + 1}", "units": r.units, "dead": r.dead}
+        x = self.X_train[:256] if self.config.digits else self.X_train  # a batch is enough
+        report = explain.dead_units(self.model, x)
+        kind = "conv" if self.config.digits else "hidden"
+        return [{"layer": f"{kind} {k + 1}", "units": r.units, "dead": r.dead}
                 for k, r in enumerate(report)]
 
     def _overfitting(self) -> dict[str, Any]:
@@ -354,10 +427,18 @@ class Session:
         pictures and the network's shape."""
         with self.lock:
             cfg = self.config
+            if cfg.digits:
+                strip = np.round(self.x_test[:STRIP, 0] * 255).astype(np.uint8)
+                return {"config": cfg.to_dict(), "kind": "digits", "regression": False,
+                        "n_train": len(self.x_train), "n_test": len(self.x_test),
+                        "strip": base64.b64encode(strip.tobytes()).decode("ascii"),
+                        "strip_labels": self.Y_test.numpy()[:STRIP].tolist(),
+                        "layers": [1, *cfg.hidden, 10]}
             pts = self._grid_points(GRID)
             feats = datasets.features(pts, cfg.features).reshape(GRID, GRID, -1)[::2, ::2]
             return {
-                "config": cfg.to_dict(), "regression": cfg.regression, "grid": GRID,
+                "config": cfg.to_dict(), "kind": "points", "regression": cfg.regression,
+                "grid": GRID,
                 "neuron_grid": NEURON_GRID, "radius": datasets.RADIUS,
                 "train": np.round(np.hstack([self.x_train, self.y_train]).astype(np.float64),
                                   4).tolist(),
@@ -371,16 +452,16 @@ class Session:
     def frame(self) -> dict[str, Any]:
         """The state now: step, losses, accuracy, pictures, weights, diagnostics."""
         with self.lock:
-            tr, te = self._evaluate()
+            m = self._measure()
             return {
                 "version": self.version, "step": self.step, "epoch": self.epoch,
                 "playing": self.playing, "note": self.note,
-                "train_loss": _finite(tr), "test_loss": _finite(te),
-                "train_acc": self._accuracy(self.X_train, self.Y_train),
-                "test_acc": self._accuracy(self.X_test, self.Y_test),
+                "train_loss": _finite(m["train_loss"]), "test_loss": _finite(m["test_loss"]),
+                "train_acc": m["train_acc"], "test_acc": m["test_acc"],
                 "batch_loss": self.last_batch_loss, "history": self.history,
-                **self._pictures(), "weights": self._weights(), "gradflow": self._gradflow(),
-                "dead": self._dead(), "overfitting": self._overfitting(),
+                **(self._digit_pictures() if self.config.digits else self._pictures()),
+                "weights": self._weights(), "gradflow": self._gradflow(),
+                "dead": m["dead"], "overfitting": self._overfitting(),
             }
 
     def control(self, action: str) -> None:
@@ -444,10 +525,19 @@ class Session:
             def show(s: ArraySummary | None) -> str | None:
                 return None if s is None else s.numbers()
 
+            cfg = self.config
+            if cfg.digits:
+                if split == "test":
+                    self.sample = index  # its feature maps are shown from now on
+                    self._changed()
+                point, target, output = None, float(ys.numpy()[index]), \
+                    int(out.numpy().argmax())
+            else:
+                point, target = [float(v) for v in pts[index]], float(ys.numpy()[index, 0])
+                output = float(out.item())
             return {
-                "point": [float(v) for v in pts[index]], "target": float(ys.numpy()[index, 0]),
-                "output": float(out.item()), "loss": float(loss.item()),
-                "loss_name": "mse_loss" if self.config.regression
+                "point": point, "target": target, "output": output, "loss": float(loss.item()),
+                "loss_name": "cross_entropy" if cfg.digits else "mse_loss" if cfg.regression
                 else "binary_cross_entropy_with_logits",
                 "steps": [{"label": s.label, "op": s.op, "derivative": s.derivative,
                            "inputs": s.inputs,

@@ -8,7 +8,7 @@ const REGS = [0, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1];
 const DROPOUTS = [0, 0.1, 0.2, 0.3, 0.5];
 const SPEEDS = [1, 10, 30, 100, 300, 1000];
 const LABELS = {circle: "circle", xor: "xor", gauss: "gaussians", spiral: "spiral",
-  plane: "plane (reg.)", bumps: "bumps (reg.)"};
+  plane: "plane (reg.)", bumps: "bumps (reg.)", digits: "digits (CNN)"};
 
 const state = { id: null, options: null, info: null, frame: null, config: null, source: null,
   selected: null, busy: false, featurePictures: {} };
@@ -88,7 +88,7 @@ function colour(v) { // v in [-1, 1]: orange - white - blue
   return [0, 1, 2].map((k) => Math.round(WHITE[k] + (c[k] - WHITE[k]) * t));
 }
 
-function drawMap(canvas, bytes, n, discrete) {
+function drawMap(canvas, bytes, n, discrete, pixelated) {
   const off = document.createElement("canvas");
   off.width = off.height = n;
   const ctx = off.getContext("2d"), img = ctx.createImageData(n, n);
@@ -100,7 +100,7 @@ function drawMap(canvas, bytes, n, discrete) {
   }
   ctx.putImageData(img, 0, 0);
   const g = canvas.getContext("2d");
-  g.imageSmoothingEnabled = !discrete;
+  g.imageSmoothingEnabled = !discrete && !pixelated;
   g.clearRect(0, 0, canvas.width, canvas.height);
   g.drawImage(off, 0, 0, canvas.width, canvas.height);
 }
@@ -149,7 +149,8 @@ function setupControls() {
   $("reset").addEventListener("click", () => control("reset"));
   $("addLayer").addEventListener("click", () => {
     const h = state.config.hidden.slice();
-    if (h.length < o.max_layers) { h.push(h.length ? h[h.length - 1] : 2); configure({ hidden: h }); }
+    const most = isDigits() ? o.max_conv : o.max_layers;
+    if (h.length < most) { h.push(h.length ? h[h.length - 1] : (isDigits() ? 4 : 2)); configure({ hidden: h }); }
   });
   $("removeLayer").addEventListener("click", () => {
     const h = state.config.hidden.slice();
@@ -168,10 +169,16 @@ function setupControls() {
     b.dataset.name = name;
     const c = document.createElement("canvas");
     c.width = c.height = 48;
-    drawPreview(c, o.previews[name], o.regression.includes(name));
+    if (o.previews[name]) drawPreview(c, o.previews[name], o.regression.includes(name));
+    else drawDigitsIcon(c);
     b.appendChild(c);
     b.appendChild(document.createTextNode(LABELS[name] || name));
-    b.addEventListener("click", () => configure({ dataset: name }));
+    b.addEventListener("click", () => {
+      if (name === state.config.dataset) return;
+      // the digits' CNN: conv channels per layer (at most max_conv layers)
+      if (name === "digits") configure({ dataset: name, hidden: [4, 8] });
+      else configure({ dataset: name });
+    });
     box.appendChild(b);
   }
 }
@@ -193,6 +200,17 @@ function drawPreview(canvas, points, regression) {
     g.fillRect((x + r) / (2 * r) * 46, (r - y) / (2 * r) * 46, 2.5, 2.5);
   }
 }
+
+function drawDigitsIcon(canvas) {
+  const g = canvas.getContext("2d");
+  g.fillStyle = "#fafafa";
+  g.fillRect(0, 0, 48, 48);
+  g.fillStyle = "#183d4e";
+  g.font = "bold 18px sans-serif";
+  g.fillText("0-9", 8, 30);
+}
+
+function isDigits() { return state.info && state.info.kind === "digits"; }
 
 function syncControls() {
   const c = state.config;
@@ -217,8 +235,11 @@ function syncControls() {
   for (const [id, v] of Object.entries(sl)) { $(id).value = v; $(id + "Val").textContent = showSlider(id, v); }
   $("seedVal").textContent = c.seed;
   for (const b of $("datasets").children) b.classList.toggle("active", b.dataset.name === c.dataset);
-  const n = c.hidden.length;
-  $("layerCount").textContent = `${n} hidden layer${n === 1 ? "" : "s"}`;
+  const n = c.hidden.length, what = isDigits() ? "conv" : "hidden";
+  $("layerCount").textContent = `${n} ${what} layer${n === 1 ? "" : "s"}`;
+  $("inputName").textContent = isDigits() ? "8x8 image" : "Features";
+  $("pointControls").hidden = $("n_samples").parentElement.hidden = isDigits();
+  $("digitsNote").hidden = !isDigits();
   $("testAccBox").style.display = $("trainAccBox").style.display = state.info.regression ? "none" : "";
 }
 
@@ -230,7 +251,14 @@ function applyInfo(info) {
   $("explainHead").textContent = "";
   $("explainSteps").innerHTML = "";
   $("code").textContent = "";
-  buildNetwork();
+  const digits = info.kind === "digits";
+  $("net").hidden = $("netHint").hidden = digits;
+  $("boundary").hidden = $("boundaryChecks").hidden = digits;
+  $("digitsView").hidden = $("digitPanel").hidden = !digits;
+  $("explainHint").textContent = digits
+    ? "Pick a test image on the right: deepwise runs the CNN on that image alone and narrates its backward pass, node by node (deepwise.explain.backprop): outgoing gradient = incoming gradient \u00d7 local derivative."
+    : "Click a training point on the output picture: deepwise runs the forward pass for that point alone and narrates its backward pass, node by node (deepwise.explain.backprop): outgoing gradient = incoming gradient \u00d7 local derivative.";
+  if (digits) buildDigits(); else buildNetwork();
   syncControls();
 }
 
@@ -355,6 +383,11 @@ function render(frame) {
   $("trainAcc").textContent = fmt(frame.train_acc);
   $("testAcc").textContent = fmt(frame.test_acc);
   $("note").textContent = frame.note || "";
+  drawLoss(frame.history);
+  drawFlow(frame.gradflow);
+  drawVerdict(frame.overfitting);
+  markDead(frame.dead);
+  if (isDigits()) { renderDigits(frame); return; }
   const n = state.info.neuron_grid;
   const hidden = [...document.querySelectorAll(".node.hidden")];
   for (const node of hidden) {
@@ -364,12 +397,114 @@ function render(frame) {
   }
   const outNode = document.querySelector(".node.output canvas");
   if (outNode) drawMap(outNode, decode(frame.output.data), state.info.grid, false);
-  markDead(frame.dead);
   drawBoundary();
-  drawLoss(frame.history);
   drawWires();
-  drawFlow(frame.gradflow);
-  drawVerdict(frame.overfitting);
+}
+
+// ---- the digits' CNN ---------------------------------------------------------------------------
+function drawGray(canvas, bytes, n, offset) {
+  const off = document.createElement("canvas");
+  off.width = off.height = n;
+  const ctx = off.getContext("2d"), img = ctx.createImageData(n, n);
+  for (let i = 0; i < n * n; i++) {
+    const v = 255 - bytes[(offset || 0) + i];
+    img.data.set([v, v, v, 255], 4 * i);
+  }
+  ctx.putImageData(img, 0, 0);
+  const g = canvas.getContext("2d");
+  g.imageSmoothingEnabled = false;
+  g.drawImage(off, 0, 0, canvas.width, canvas.height);
+}
+
+function buildDigits() {
+  const info = state.info, c = state.config;
+  const rows = $("convRows");
+  rows.innerHTML = "";
+  c.hidden.forEach((ch, k) => {
+    const row = document.createElement("div");
+    row.className = "convrow";
+    const side = 8 >> k;
+    const t = document.createElement("span");
+    t.textContent = `conv ${k + 1}: Conv2d 3x3 (${side}x${side}) → ${c.activation} → max-pool 2: ${ch} channel${ch === 1 ? "" : "s"}`;
+    const plus = document.createElement("button"), minus = document.createElement("button");
+    plus.className = minus.className = "small";
+    plus.textContent = "+";
+    minus.textContent = "−";
+    plus.addEventListener("click", () => setWidth(k, ch + 1));
+    minus.addEventListener("click", () => setWidth(k, ch - 1));
+    row.append(plus, minus, t);
+    rows.appendChild(row);
+  });
+  const last = c.hidden.length ? c.hidden[c.hidden.length - 1] * (8 >> c.hidden.length) ** 2 : 64;
+  const tail = document.createElement("div");
+  tail.className = "convrow";
+  tail.textContent = `then Flatten → Linear(${last}, 10) → the 10 class scores`;
+  rows.appendChild(tail);
+  const strip = $("strip"), bytes = decode(info.strip);
+  strip.innerHTML = "";
+  info.strip_labels.forEach((label, i) => {
+    const cv = document.createElement("canvas");
+    cv.width = cv.height = 32;
+    cv.title = `test image ${i} (a ${label})`;
+    drawGray(cv, bytes, 8, 64 * i);
+    cv.addEventListener("click", () => explainDigit(i));
+    strip.appendChild(cv);
+  });
+}
+
+function renderDigits(frame) {
+  $("sampleIdx").textContent = `#${frame.sample} (a ${frame.label})`;
+  const filters = $("filters");
+  filters.innerHTML = "";
+  for (const f of frame.filters) {
+    const cv = document.createElement("canvas");
+    cv.width = cv.height = 44;
+    drawMap(cv, decode(f.data), 3, false, true);
+    filters.appendChild(cv);
+  }
+  const maps = $("featureMaps");
+  maps.innerHTML = "";
+  frame.maps.forEach((m, k) => {
+    const row = document.createElement("div");
+    row.className = "maprow";
+    const what = document.createElement("span");
+    what.className = "what";
+    what.textContent = `conv ${k + 1} (${m.side}x${m.side})`;
+    row.appendChild(what);
+    for (const ch of m.channels) {
+      const cv = document.createElement("canvas");
+      cv.width = cv.height = 52;
+      drawMap(cv, decode(ch.data), m.side, false, true);
+      row.appendChild(cv);
+    }
+    maps.appendChild(row);
+  });
+  const bytes = decode(state.info.strip);
+  if (frame.sample < state.info.strip_labels.length) drawGray($("digitSample"), bytes, 8, 64 * frame.sample);
+  [...$("strip").children].forEach((cv, i) => cv.classList.toggle("active", i === frame.sample));
+  const probs = $("probs");
+  probs.innerHTML = "";
+  frame.probs.forEach((p, k) => {
+    const row = document.createElement("div");
+    row.className = `bar${k === frame.label ? " true" : ""}`;
+    const a = document.createElement("span");
+    a.textContent = String(k);
+    const track = document.createElement("div");
+    track.className = "track";
+    const fill = document.createElement("div");
+    fill.className = "fill";
+    fill.style.width = `${(100 * p).toFixed(1)}%`;
+    track.appendChild(fill);
+    const b = document.createElement("span");
+    b.textContent = p.toFixed(3);
+    row.append(a, track, b);
+    probs.appendChild(row);
+  });
+}
+
+async function explainDigit(i) {
+  try { showSteps(await api(sessionPath("explain"), { index: i, split: "test" })); }
+  catch (e) { status(e.message, true); }
 }
 
 function drawBoundary() {
@@ -504,7 +639,11 @@ async function onBoundaryClick(ev) {
 }
 
 function showSteps(e) {
-  $("explainHead").textContent =
+  if (e.point === null) {
+    $("explainHead").textContent =
+      `Test image with label ${e.target}: the network says ${e.output}; ${e.loss_name} = ${fmt(e.loss, 4)}. ` +
+      `Backward visits ${e.steps.length} ops, from the loss back to the first filters:`;
+  } else $("explainHead").textContent =
     `Point (x1, x2) = (${fmt(e.point[0], 2)}, ${fmt(e.point[1], 2)}), target ${fmt(e.target, 2)}: ` +
     `the network outputs ${fmt(e.output, 4)}, ${e.loss_name} = ${fmt(e.loss, 4)}. ` +
     `Backward visits ${e.steps.length} ops, from the loss back to the weights:`;
