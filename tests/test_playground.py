@@ -265,6 +265,16 @@ def test_sessions_do_not_leak_into_each_other():
             s.close()
 
 
+def test_the_guide_shows_the_script_the_page_gives():
+    """docs/10-playground.md prints the script of one run verbatim (and test_docs runs it): it
+    must be what "show me the code" gives for that run."""
+    from deepwise.playground.script import script
+
+    guide = (ROOT / "docs" / "10-playground.md").read_text(encoding="utf-8")
+    cfg = Config(dataset="xor", features=("x1", "x2"), hidden=(4, 2), lr=0.1)
+    assert "```python\n" + script(cfg, 1000) + "```" in guide
+
+
 # ---- bad requests --------------------------------------------------------------------------------
 def test_bad_requests_get_clear_json_errors(server):
     cases = [

@@ -338,7 +338,7 @@ class Session:
             model.train(was)
         out = h.numpy().reshape(GRID, GRID)
         # classification: the probability of class 1 shown as 2p - 1 in [-1, 1]
-        shown = out.clip(-1, 1) if cfg.regression else 2.0 / (1.0 + np.exp(-out)) - 1.0
+        shown = out.clip(-1, 1) if cfg.regression else np.tanh(out / 2)  # = 2 sigmoid - 1
         q = np.round((shown + 1.0) * 127.5).astype(np.uint8)
         return {"output": {"scale": 1.0, "data": base64.b64encode(q.tobytes()).decode("ascii")},
                 "neurons": neurons}
@@ -410,7 +410,8 @@ class Session:
         elif len(m.gaps) < m.patience + 1:
             verdict, state = "watching (needs a few epochs)", "watching"
         else:
-            verdict, state = "no overfitting: the test loss follows the training loss", "ok"
+            verdict, state = ("no warning: the gap between test and training loss has not grown "
+                              f"for {m.patience} epochs in a row"), "ok"
         return {"state": state, "verdict": verdict, "gap": _finite(gap) if gap is not None
                 else None, "epochs": len(m.gaps), "messages": list(m.messages)}
 
