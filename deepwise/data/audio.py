@@ -37,7 +37,7 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["WavError", "read_wav", "load_wav", "write_wav", "resample", "frame", "get_window",
+__all__ = ["WavError", "read_wav", "load_wav", "encode_wav", "resample", "frame", "get_window",
            "stft", "power_spectrogram", "hz_to_mel", "mel_to_hz", "mel_frequencies",
            "fft_frequencies", "mel_filterbank", "melspectrogram", "power_to_db",
            "log_mel_spectrogram", "dct_matrix", "mfcc", "normalize", "rms_db", "is_silent",
@@ -73,9 +73,11 @@ def read_wav(source: str | os.PathLike | IO[bytes]) -> tuple[np.ndarray, int]:
                                         w.getnframes())
             raw = w.readframes(n)
     except wave.Error as e:
+        if "RIFF" in str(e) or "WAVE" in str(e):
+            raise WavError(f"read_wav: '{name}' is not a WAV file ({e}); deepwise reads "
+                           "RIFF/WAVE PCM files") from None
         hint = (" (a WAV of 32-bit float or compressed samples: convert it to 16-bit PCM, e.g. "
-                "'sox in.wav -b 16 out.wav')" if "unknown format" in str(e) else
-                " (is it a WAV file? deepwise reads RIFF/WAVE PCM only)")
+                "'sox in.wav -b 16 out.wav')" if "unknown format" in str(e) else "")
         raise WavError(f"read_wav: cannot read '{name}': {e}{hint}") from None
     except EOFError:
         raise WavError(f"read_wav: '{name}' is truncated or not a WAV file (no complete RIFF "
@@ -127,18 +129,19 @@ def load_wav(source: str | os.PathLike | IO[bytes], sample_rate: int | None = 80
     return x
 
 
-def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> None:
-    """Write mono or ``(n, channels)`` float samples in [-1, 1] as 16-bit PCM, atomically."""
-    from ..io import atomic_path
-
+def encode_wav(samples: np.ndarray, sample_rate: int) -> bytes:
+    """A 16-bit PCM WAV file's bytes for mono or ``(n, channels)`` float samples in [-1, 1]
+    (write them with ``deepwise.io.atomic_write(path, "wb")``)."""
     x = np.asarray(samples, np.float64)
     x = x[:, None] if x.ndim == 1 else x
     pcm = np.clip(np.round(x * 32767.0), -32768, 32767).astype("<i2")
-    with atomic_path(path) as tmp, wave.open(tmp, "wb") as w:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
         w.setnchannels(x.shape[1])
         w.setsampwidth(2)
         w.setframerate(int(sample_rate))
         w.writeframes(pcm.tobytes())
+    return buf.getvalue()
 
 
 def resample(x: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:

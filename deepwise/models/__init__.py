@@ -13,6 +13,7 @@ from .autoencoder import VAE, Autoencoder, ConvAutoencoder, ConvVAE
 from .char_rnn import CharRNN
 from .cnn import LeNet5, SmallCNN
 from .errors import SequenceTooLongError
+from .faces import FaceCNN, FaceEmbedder
 from .mlp import MLP
 from .sentiment import SentimentRNN
 from .speech import CTCSpeechModel, SpeechCNN, SpeechGRU
@@ -21,6 +22,7 @@ from .trajectory import TrajectoryCVAE, TrajectoryLSTM
 
 _REGISTRY: dict[str, Any] = {"mlp": MLP, "cnn": SmallCNN, "lenet5": LeNet5, "char-rnn": CharRNN,
                              "sentiment-rnn": SentimentRNN}
+_REGISTRY.update({"face-cnn": FaceCNN, "face-embedder": FaceEmbedder})
 _REGISTRY.update({"trajectory-lstm": TrajectoryLSTM, "trajectory-cvae": TrajectoryCVAE})
 _REGISTRY.update({"translation-gru": Seq2SeqGRU,
                   "translation-transformer": TransformerTranslator})

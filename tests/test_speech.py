@@ -1,0 +1,206 @@
+"""Speech: the models (padding never changes an answer, checkpoints rebuild them), the string
+synthesis, the commands (train speech, transcribe) and their handling of bad input; real-data
+runs on FSDD marked slow."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+import deepwise as dw
+from deepwise import models
+from deepwise.apps import speech as S
+from deepwise.apps._commands import CommandError
+from deepwise.data import audio
+from deepwise.io import save_model
+from deepwise.models.speech import CTCSpeechModel, SpeechCNN, SpeechGRU
+
+SR = 8000
+
+
+def _run(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="deepwise")
+    sub = p.add_subparsers()
+    S.add_commands(sub)
+    args = p.parse_args(argv)
+    return args.func(args)
+
+
+def _tone(freq: float, seconds: float, amp: float = 0.3, sr: int = SR) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+# ---- models: masking by lengths ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make, layout", [
+    (lambda: SpeechCNN(n_mels=16, channels=(4, 8)), "cnn"),
+    (lambda: SpeechGRU(n_features=16, hidden_size=8), "seq"),
+])
+def test_classifier_output_does_not_depend_on_padding(make, layout):
+    dw.manual_seed(0)
+    model = make().eval()
+    rng = np.random.default_rng(0)
+    short, long = rng.standard_normal((16, 13)), rng.standard_normal((16, 29))
+    xb, lb = S.pad_batch([short.astype(np.float32), long.astype(np.float32)])
+    name = "speech-cnn" if layout == "cnn" else "speech-gru"
+    alone = model(S._model_input(name, xb[:1, :13]), [13]).data
+    batched = model(S._model_input(name, xb), lb).data
+    np.testing.assert_allclose(batched[0], alone[0], rtol=1e-5, atol=1e-6)
+    other = model(S._model_input(name, xb), [29, 29]).data  # lengths matter: padding is seen
+    assert np.abs(other[0] - alone[0]).max() > 1e-4
+
+
+def test_ctc_model_frames_do_not_depend_on_padding():
+    dw.manual_seed(0)
+    model = CTCSpeechModel(n_features=12, channels=8, hidden_size=8).eval()
+    rng = np.random.default_rng(1)
+    xb, lb = S.pad_batch([rng.standard_normal((12, n)).astype(np.float32) for n in (11, 30)])
+    lp, ol = model(dw.tensor(xb), lb)
+    assert lp.shape == (15, 2, 11) and ol.tolist() == [6, 15]
+    alone, _ = model(dw.tensor(xb[:1, :11]), [11])
+    np.testing.assert_allclose(lp.data[:6, 0], alone.data[:, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.exp(lp.data).sum(-1), 1.0, rtol=1e-5)
+
+
+def test_models_rebuild_from_their_checkpoint(tmp_path):
+    dw.manual_seed(0)
+    x = dw.randn(2, 20, 40)
+    for model in (SpeechCNN(), SpeechGRU(n_features=40, hidden_size=16),
+                  CTCSpeechModel(hidden_size=16)):
+        model.eval()
+        name = S.model_name(model)
+        path = tmp_path / f"{name}.safetensors"
+        save_model(path, model, config={"model": name, **model.config}, features=S.FEATURES)
+        again, ckpt = models.load(path, expected=name, needs=("features",))
+        inp = S._model_input(name, x.data)
+        a, b = model(inp, [20, 9]), again(inp, [20, 9])
+        a, b = (a[0], b[0]) if isinstance(a, tuple) else (a, b)
+        np.testing.assert_array_equal(a.data, b.data)
+        assert ckpt["features"] == S.FEATURES
+
+
+def test_speech_cnn_refuses_wrong_input():
+    with pytest.raises(ValueError, match=r"expected log-mel input \(N, 1, 40, T\)"):
+        SpeechCNN()(dw.zeros(2, 40, 30))
+    with pytest.raises(ValueError, match="at least 8 frames"):
+        SpeechCNN()(dw.zeros(1, 1, 40, 5))
+
+
+# ---- strings and features ----------------------------------------------------------------------
+
+
+def test_make_strings_joins_clips_of_one_speaker_with_gaps():
+    clips = [np.full(800, 0.5, np.float32) * (d + 1) / 10 for d in range(10)] * 2
+    digits = list(range(10)) * 2
+    speakers = ["a"] * 10 + ["b"] * 10
+    out = S.make_strings(clips, digits, speakers, 50, np.random.default_rng(0), snr_db=(60, 60))
+    for x, ds in out:
+        assert 2 <= len(ds) <= 7 and all(0 <= d <= 9 for d in ds)
+        loud = np.abs(x) > 0.02
+        runs = np.flatnonzero(np.diff(loud.astype(int)) == 1)  # one loud run per clip
+        assert len(runs) + int(loud[0]) == len(ds)
+        assert 800 * len(ds) + 0.1 * SR * len(ds) <= x.size <= 800 * len(ds) + 0.4 * SR * (
+            len(ds) + 1)
+    lengths = {len(ds) for _, ds in out}
+    assert lengths >= {2, 7} - {7} and max(lengths) >= 6
+
+
+def test_features_shapes_and_normalisation():
+    x = _tone(440, 0.5)
+    lm, mf = S.features(x, "logmel"), S.features(x, "mfcc")
+    assert lm.shape == (40, 51) and mf.shape == (20, 51)
+    np.testing.assert_allclose(lm.mean(1), 0, atol=1e-4)
+    assert S.features(np.zeros(50, np.float32)).shape[1] >= 1  # shorter than a window
+
+
+# ---- commands and bad input ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def ctc_checkpoint(tmp_path):
+    dw.manual_seed(0)
+    model = CTCSpeechModel(hidden_size=8, channels=8, num_layers=1)
+    path = tmp_path / "ctc.safetensors"
+    save_model(path, model, config={"model": "speech-ctc", **model.config}, task="strings",
+               features=dict(S.FEATURES))
+    return path
+
+
+def test_transcribe_prints_one_line_per_file_in_one_run(tmp_path, ctc_checkpoint, capsys):
+    files = []
+    for i, (f, sec, rate) in enumerate([(300, 0.6, SR), (900, 1.2, 44100), (500, 0.3, 16000)]):
+        p = tmp_path / f"clip{i}.wav"
+        p.write_bytes(audio.encode_wav(_tone(f, sec, sr=rate), rate))
+        files.append(str(p))
+    silent = tmp_path / "silence.wav"
+    silent.write_bytes(audio.encode_wav(np.zeros(SR, np.float32), SR))
+    files.append(str(silent))
+    png = tmp_path / "align.png"
+    assert _run(["transcribe", str(ctc_checkpoint), *files, "--show", str(png)]) == 0
+    out, err = capsys.readouterr()
+    lines = out.strip("\n").split("\n")
+    assert [ln.split("\t")[0] for ln in lines] == files
+    assert all(set(ln.split("\t")[1]) <= set("0123456789") for ln in lines)
+    assert lines[-1] == f"{silent}\t" and "is silent" in err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("content, msg", [
+    (b"just some text, no audio at all\n", "not a WAV"),
+    (b"", "clip.wav"),
+])
+def test_transcribe_refuses_a_non_wav_file(tmp_path, ctc_checkpoint, content, msg):
+    p = tmp_path / "clip.wav"
+    p.write_bytes(content)
+    with pytest.raises(CommandError, match=msg):
+        _run(["transcribe", str(ctc_checkpoint), str(p)])
+
+
+def test_transcribe_refuses_empty_and_ten_minute_files(tmp_path, ctc_checkpoint):
+    import wave
+
+    for name, n in (("empty.wav", 0), ("long.wav", SR * 600)):
+        with wave.open(str(tmp_path / name), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(SR)
+            w.writeframes(bytes(2 * n))
+    with pytest.raises(CommandError, match="holds no samples"):
+        _run(["transcribe", str(ctc_checkpoint), str(tmp_path / "empty.wav")])
+    with pytest.raises(CommandError, match="lasts 600.0 s, longer than the 60 s allowed"):
+        _run(["transcribe", str(ctc_checkpoint), str(tmp_path / "long.wav")])
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        _run(["transcribe", str(ctc_checkpoint), str(tmp_path / "missing.wav")])
+
+
+def test_transcribe_mixes_stereo_down(tmp_path, ctc_checkpoint, capsys):
+    x = _tone(400, 0.5)
+    (tmp_path / "mono.wav").write_bytes(audio.encode_wav(x, SR))
+    (tmp_path / "stereo.wav").write_bytes(audio.encode_wav(np.stack([x, x], 1), SR))
+    _run(["transcribe", str(ctc_checkpoint), str(tmp_path / "mono.wav"),
+          str(tmp_path / "stereo.wav")])
+    a, b = capsys.readouterr().out.strip().split("\n")
+    assert a.split("\t")[1] == b.split("\t")[1]
+
+
+def test_transcribe_refuses_a_checkpoint_of_another_kind(tmp_path):
+    from deepwise.models import MLP
+
+    path = tmp_path / "mlp.safetensors"
+    save_model(path, MLP(4, (3,), 2), config={"model": "mlp", "in_features": 4})
+    (tmp_path / "a.wav").write_bytes(audio.encode_wav(_tone(300, 0.3), SR))
+    with pytest.raises(ValueError, match="'mlp' checkpoint.*deepwise train speech"):
+        _run(["transcribe", str(path), str(tmp_path / "a.wav")])
+
+
+def test_train_speech_needs_out_and_the_data(tmp_path, monkeypatch):
+    monkeypatch.delenv("DEEPWISE_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with pytest.raises(CommandError, match="--out DIR is required"):
+        _run(["train", "speech"])
+    with pytest.raises(CommandError, match="no recordings.zip.*--data"):
+        _run(["train", "speech", "--data", str(tmp_path), "--out", str(tmp_path / "o")])
