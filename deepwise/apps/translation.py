@@ -9,8 +9,8 @@ every French translation of a test sentence is a reference for BLEU.
 Tokens: words and punctuation marks, lower-cased (``data.text.tokenize``: "J'ai faim !" ->
 ``["j'ai", "faim", "!"]``; an apostrophe inside a word stays in it). Words seen fewer than
 ``min_freq`` times in training become ``<unk>``. Hypotheses are joined back to text
-(:func:`detokenize`) and scored with sacrebleu: corpus BLEU (13a tokenisation, case-insensitive,
-multiple references) and chrF.
+(:func:`detokenize`) and scored with sacrebleu: corpus BLEU (13a tokenisation, multiple
+references) and chrF, both case-insensitive (the model writes lower case).
 
 Models (``models.translation``): ``gru`` (encoder-decoder, no attention), ``gru-attn`` (with Luong
 attention), ``transformer``. Training: Adam, label smoothing, padding ignored in the loss,
@@ -50,7 +50,7 @@ from ..tensor import Tensor
 from ._commands import CommandError, register, train_parsers
 
 __all__ = ["MODEL_KINDS", "load_pairs", "split_pairs", "detokenize", "Translator",
-           "train_translation", "corpus_scores", "evaluate", "save_translator",
+           "train_translation", "token_accuracy", "corpus_scores", "evaluate", "save_translator",
            "load_translator", "plot_attention", "add_commands"]
 
 # the three models of the application: registered architecture + its constructor's arguments
@@ -252,6 +252,26 @@ def _perplexity(model: Any, src: list, tgt: list, pad: int, batch_size: int = 12
     return math.exp(total / max(count, 1))
 
 
+@no_grad()
+def token_accuracy(translator: Translator, pairs: Sequence[tuple[str, str]],
+                   batch_size: int = 128) -> float:
+    """The fraction of target tokens (``<eos>`` included, padding not) that the model predicts
+    right when it reads the true previous tokens (teacher forcing)."""
+    src, tgt = _encode_pairs(pairs, translator.src_vocab, translator.tgt_vocab,
+                             translator.max_src_len)
+    pad = translator.tgt_vocab.pad_index
+    model = translator.model
+    model.eval()
+    right = total = 0
+    for idx in bucket_batches([len(s) for s in src], batch_size, shuffle=False):
+        s, lens, t_in, t_out = _batch(src, tgt, idx, pad)
+        pred = model(s, lens, t_in).data.argmax(axis=-1)
+        real = t_out.data != pad
+        right += int((pred == t_out.data)[real].sum())
+        total += int(real.sum())
+    return right / max(total, 1)
+
+
 def _defaults(kind: str) -> dict[str, Any]:
     """The recipe per model (chosen by short runs on this corpus; see BENCHMARKS.md)."""
     if kind == "transformer":
@@ -358,16 +378,18 @@ def _sacrebleu() -> Any:
 
 
 def corpus_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict:
-    """Corpus BLEU (13a, case-insensitive) and chrF of ``hypotheses`` against a list of
+    """Corpus BLEU (13a) and chrF, both case-insensitive, of ``hypotheses`` against a list of
     references per hypothesis (any number each), with sacrebleu."""
     sb = _sacrebleu()
     if len(hypotheses) != len(references):
         raise ValueError(f"corpus_scores: {len(hypotheses)} hypotheses but {len(references)} "
                          "reference lists")
+    if not hypotheses:
+        raise ValueError("corpus_scores: no sentences to score")
     k = max(len(r) for r in references)
     streams = [[r[j] if j < len(r) else None for r in references] for j in range(k)]
-    bleu = sb.corpus_bleu(list(hypotheses), streams, lowercase=True)
-    chrf = sb.corpus_chrf(list(hypotheses), streams)
+    bleu = sb.BLEU(lowercase=True).corpus_score(list(hypotheses), streams)
+    chrf = sb.CHRF(lowercase=True).corpus_score(list(hypotheses), streams)
     return {"bleu": bleu.score, "chrf": chrf.score, "bleu_signature": str(bleu)}
 
 
@@ -459,6 +481,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     split = split_pairs(pairs, seed=args.split_seed)
     print(f"{len(pairs)} pairs from {args.data}: {len(split['train'])} training pairs, "
           f"{len(split['valid'])} validation and {len(split['test'])} test English sentences")
+    if not split["test"] or not split["valid"]:
+        raise CommandError(f"{args.data}: too few distinct English sentences for a 90/5/5 split "
+                           f"({len(split['valid'])} validation, {len(split['test'])} test)")
     overrides = {k: v for k, v in (("lr", args.lr), ("batch_size", args.batch_size),
                                    ("warmup", args.warmup), ("dropout", args.dropout))
                  if v is not None}
