@@ -231,10 +231,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._json({"error": str(e)}, e.status)
         except ConfigError as e:
             self._json({"error": str(e)}, 400)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client went away
+        except OSError:
+            self.close_connection = True  # the client went away (or stopped reading)
         except Exception as e:  # a bug: say so, keep serving
-            self._json({"error": f"playground: internal error: {type(e).__name__}: {e}"}, 500)
+            try:
+                self._json({"error": f"playground: internal error: {type(e).__name__}: {e}"},
+                           500)
+            except OSError:
+                self.close_connection = True
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self._handle()

@@ -36,7 +36,6 @@ from .. import backend, explain, nn, optim
 from ..autograd import no_grad
 from ..data import DataLoader, TensorDataset
 from ..data.datasets import Digits
-from ..explain._common import ArraySummary
 from ..nn import functional as F
 from ..tensor import Tensor, tensor
 from ..train.metrics import accuracy
@@ -175,7 +174,7 @@ class Session:
         self.history: dict[str, list] = {"step": [], "train": [], "test": []}
         # which build the cached measures belong to
         self._build_id = getattr(self, "_build_id", 0) + 1
-        self._cache: tuple | None = None
+        self._cache: dict[str, tuple] = {}
         self._evaluate(record=True)
 
     def _loss(self, out: Tensor, target: Tensor) -> Tensor:
@@ -262,22 +261,29 @@ class Session:
             credit += speed * tick
             n = int(credit)
             credit -= n
-            if n:
-                self.train_steps(n)
+            for k in range(0, n, 8):  # a few steps per turn, so the page's requests get in
+                self.train_steps(min(8, n - k))
             time.sleep(max(0.0, tick - (time.monotonic() - t0)))
             with self.lock:
                 if self.playing:
                     self.trained_s += time.monotonic() - t0
 
     # ---- measuring ---------------------------------------------------------------------------
-    def _measure(self) -> dict[str, Any]:
-        """Losses and accuracies on the whole train and test sets (two forward passes, eval
-        mode), and dead units. Cached per step; while the digits' CNN plays, a second old."""
+    def _cached(self, name: str, compute: Any) -> Any:
+        """``compute()``, remembered for this step of this run; while the digits' CNN plays
+        (its measures take tens of ms), a value up to a second old is good enough for a frame."""
         key, now = (self._build_id, self.step), time.monotonic()
-        c = self._cache
+        c = self._cache.get(name)
         if c is not None and (c[0] == key or (self.playing and self.config.digits
                                               and c[0][0] == self._build_id and now - c[1] < 1.0)):
             return c[2]
+        value = compute()
+        self._cache[name] = (key, now, value)
+        return value
+
+    def _measure(self) -> dict[str, Any]:
+        """Losses and accuracies on the whole train and test sets (two forward passes, eval
+        mode): the script's last lines, and what the overfitting monitor is fed each epoch."""
         model, cfg = self.model, self.config
         was = model.training
         model.eval()
@@ -289,15 +295,15 @@ class Session:
         finally:
             model.train(was)
         thr = None if cfg.digits else 0.0
-        vals = {"train_loss": tr, "test_loss": te,
+        return {"train_loss": tr, "test_loss": te,
                 "train_acc": None if cfg.regression else accuracy(out_tr, self.Y_train, thr),
-                "test_acc": None if cfg.regression else accuracy(out_te, self.Y_test, thr),
-                "dead": self._dead()}
-        self._cache = (key, now, vals)
-        return vals
+                "test_acc": None if cfg.regression else accuracy(out_te, self.Y_test, thr)}
 
     def _evaluate(self, record: bool = False) -> tuple[float, float]:
+        """The losses now (measured afresh and cached for this step); ``record``: also a point
+        on the loss curves."""
         vals = self._measure()
+        self._cache["measure"] = ((self._build_id, self.step), time.monotonic(), vals)
         tr, te = vals["train_loss"], vals["test_loss"]
         if record:
             h = self.history
@@ -453,7 +459,7 @@ class Session:
     def frame(self) -> dict[str, Any]:
         """The state now: step, losses, accuracy, pictures, weights, diagnostics."""
         with self.lock:
-            m = self._measure()
+            m = self._cached("measure", self._measure)
             return {
                 "version": self.version, "step": self.step, "epoch": self.epoch,
                 "playing": self.playing, "note": self.note,
@@ -462,7 +468,7 @@ class Session:
                 "batch_loss": self.last_batch_loss, "history": self.history,
                 **(self._digit_pictures() if self.config.digits else self._pictures()),
                 "weights": self._weights(), "gradflow": self._gradflow(),
-                "dead": m["dead"], "overfitting": self._overfitting(),
+                "dead": self._cached("dead", self._dead), "overfitting": self._overfitting(),
             }
 
     def control(self, action: str) -> None:
@@ -523,7 +529,7 @@ class Session:
                 self.optimizer.zero_grad()
                 model.train(was)
 
-            def show(s: ArraySummary | None) -> str | None:
+            def show(s: Any) -> str | None:  # an explain ArraySummary, or None
                 return None if s is None else s.numbers()
 
             cfg = self.config

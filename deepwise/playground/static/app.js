@@ -598,7 +598,6 @@ function drawFlow(f) {
 
 function markDead(dead) {
   const box = $("dead");
-  for (const node of document.querySelectorAll(".node.hidden")) node.classList.remove("dead");
   if (!dead || !dead.length) {
     box.textContent = state.config.activation === "relu" ? "no ReLU layer" : "only for ReLU (a unit that is 0 for every training point)";
     return;
