@@ -358,6 +358,16 @@ def test_idle_sessions_are_reaped_and_caps_hold():
         s.close()
 
 
+def test_a_diverging_run_still_gets_frames(server):
+    sid, _ = new(server, dataset="plane", hidden=[8, 8], activation="relu", lr=10.0)
+    for _ in range(30):
+        status, f = call(server, f"/api/sessions/{sid}/control", {"action": "step"})
+        assert status == 200  # NaN and Inf become null: still valid JSON
+    assert f["train_loss"] is None and "training diverged" in f["note"]
+    status, e = call(server, f"/api/sessions/{sid}/explain", {"index": 0})
+    assert status == 200 and e["loss"] is None
+
+
 def test_a_run_stops_at_its_step_cap():
     s = Session(Config(), SessionLimits(max_steps=7))
     try:

@@ -118,6 +118,18 @@ def _finite(v: float) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
+def _clean(obj: Any) -> Any:
+    """``obj`` with every NaN/Inf float replaced by None (JSON has no such numbers): a
+    diverged run (learning rate too high) still gets its frames."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
 class Session:
     """A network being trained for one page. Thread-safe: the page's requests, the stream and
     the training thread all go through ``self.lock``."""
@@ -232,7 +244,7 @@ class Session:
         with self.lock:
             if self._capped():
                 return
-            with self._own_rng():
+            with self._own_rng(), np.errstate(all="ignore"):  # divergence: the page says so
                 for _ in range(min(n, self.limits.max_steps - self.step)):
                     self._train_step()
             self._changed()
@@ -345,6 +357,7 @@ class Session:
         out = h.numpy().reshape(GRID, GRID)
         # classification: the probability of class 1 shown as 2p - 1 in [-1, 1]
         shown = out.clip(-1, 1) if cfg.regression else np.tanh(out / 2)  # = 2 sigmoid - 1
+        shown = np.nan_to_num(shown, nan=0.0)
         q = np.round((shown + 1.0) * 127.5).astype(np.uint8)
         return {"output": {"scale": 1.0, "data": base64.b64encode(q.tobytes()).decode("ascii")},
                 "neurons": neurons}
@@ -458,18 +471,22 @@ class Session:
 
     def frame(self) -> dict[str, Any]:
         """The state now: step, losses, accuracy, pictures, weights, diagnostics."""
-        with self.lock:
+        with self.lock, np.errstate(all="ignore"):
             m = self._cached("measure", self._measure)
-            return {
+            note = self.note
+            if not note and not (math.isfinite(m["train_loss"]) and math.isfinite(m["test_loss"])):
+                note = ("the loss is no longer a finite number: training diverged (try a lower "
+                        "learning rate, then reset)")
+            return _clean({
                 "version": self.version, "step": self.step, "epoch": self.epoch,
-                "playing": self.playing, "note": self.note,
+                "playing": self.playing, "note": note,
                 "train_loss": _finite(m["train_loss"]), "test_loss": _finite(m["test_loss"]),
                 "train_acc": m["train_acc"], "test_acc": m["test_acc"],
                 "batch_loss": self.last_batch_loss, "history": self.history,
                 **(self._digit_pictures() if self.config.digits else self._pictures()),
                 "weights": self._weights(), "gradflow": self._gradflow(),
                 "dead": self._cached("dead", self._dead), "overfitting": self._overfitting(),
-            }
+            })
 
     def control(self, action: str) -> None:
         """``play``, ``pause``, ``step`` (one batch) or ``reset`` (new weights, same config)."""
@@ -542,7 +559,7 @@ class Session:
             else:
                 point, target = [float(v) for v in pts[index]], float(ys.numpy()[index, 0])
                 output = float(out.item())
-            return {
+            return _clean({
                 "point": point, "target": target, "output": output, "loss": float(loss.item()),
                 "loss_name": "cross_entropy" if cfg.digits else "mse_loss" if cfg.regression
                 else "binary_cross_entropy_with_logits",
@@ -555,7 +572,7 @@ class Session:
                            "grad_inputs": [show(g) for g in s.grad_inputs]} for s in steps],
                 "leaves": [[name, g.numbers()] for name, g in steps.leaves],
                 "text": str(steps),
-            }
+            })
 
     def code(self) -> str:
         """The script that reproduces this run up to now (same seed, same steps)."""

@@ -496,7 +496,7 @@ function renderDigits(frame) {
     fill.style.width = `${(100 * p).toFixed(1)}%`;
     track.appendChild(fill);
     const b = document.createElement("span");
-    b.textContent = p.toFixed(3);
+    b.textContent = p === null ? "-" : p.toFixed(3);
     row.append(a, track, b);
     probs.appendChild(row);
   });
