@@ -24,6 +24,7 @@ over the batch and the L positions; the only loop is over time.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -268,44 +269,52 @@ def ctc_greedy_decode(log_probs: Any, input_lengths: Any = None, blank: int = 0
     return out
 
 
+def _lae(a: float, b: float) -> float:
+    """log(e^a + e^b) on Python floats (a NumPy ufunc call per scalar costs more than this)."""
+    if a < b:
+        a, b = b, a
+    if b == _NEG_INF:
+        return a
+    return a + math.log1p(math.exp(b - a))
+
+
 def ctc_beam_search(log_probs: Any, beam_width: int = 8, blank: int = 0,
-                    length: int | None = None) -> tuple[list[int], float]:
+                    length: int | None = None, prune: float = 1e-4) -> tuple[list[int], float]:
     """Prefix beam search (Hannun et al., 2014) on one sequence's (T, C) log-probabilities:
     ``(labels, log p)`` of the most probable *label string*, summing over the paths of each
     prefix (greedy decoding follows one path only). Each prefix keeps two scores: ending in a
     blank (``pb``) and ending in its last label (``pnb``); a repeated label extends the prefix
-    only after a blank."""
+    only after a blank. At each frame only labels of probability >= ``prune`` extend a prefix
+    (0: all)."""
     lp = _array(log_probs).astype(np.float64)
     if lp.ndim != 2:
         raise ShapeError(f"ctc_beam_search: log_probs must be (T, C) for one sequence, got shape "
                          f"{lp.shape}")
     lp = lp[:length] if length is not None else lp
+    cut = math.log(prune) if prune > 0 else _NEG_INF
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, _NEG_INF)}
     for t in range(lp.shape[0]):
-        row = lp[t]
+        row = lp[t].tolist()
+        labels = [c for c in range(len(row)) if c != blank and row[c] >= cut]
         nxt: dict[tuple[int, ...], list[float]] = {}
-
-        def add(prefix: tuple[int, ...], pb: float, pnb: float,
-                nxt: dict[tuple[int, ...], list[float]] = nxt) -> None:
-            cur = nxt.setdefault(prefix, [_NEG_INF, _NEG_INF])
-            cur[0], cur[1] = np.logaddexp(cur[0], pb), np.logaddexp(cur[1], pnb)
-
         for prefix, (pb, pnb) in beams.items():
-            total = np.logaddexp(pb, pnb)
-            add(prefix, total + row[blank], _NEG_INF)          # a blank: the prefix stays
+            total = _lae(pb, pnb)
+            cur = nxt.setdefault(prefix, [_NEG_INF, _NEG_INF])
+            cur[0] = _lae(cur[0], total + row[blank])            # a blank: the prefix stays
             last = prefix[-1] if prefix else None
-            for c in range(lp.shape[1]):
-                if c == blank:
-                    continue
+            for c in labels:
                 if c == last:
-                    add(prefix, _NEG_INF, pnb + row[c])          # a repeat, merged
-                    add(prefix + (c,), _NEG_INF, pb + row[c])    # after a blank: a new label
+                    cur = nxt.setdefault(prefix, [_NEG_INF, _NEG_INF])
+                    cur[1] = _lae(cur[1], pnb + row[c])           # a repeat, merged
+                    ext, p = prefix + (c,), pb + row[c]           # after a blank: a new label
                 else:
-                    add(prefix + (c,), _NEG_INF, total + row[c])
-        ranked = sorted(nxt.items(), key=lambda kv: -np.logaddexp(*kv[1]))[:beam_width]
+                    ext, p = prefix + (c,), total + row[c]
+                cur = nxt.setdefault(ext, [_NEG_INF, _NEG_INF])
+                cur[1] = _lae(cur[1], p)
+        ranked = sorted(nxt.items(), key=lambda kv: -_lae(*kv[1]))[:beam_width]
         beams = {k: (v[0], v[1]) for k, v in ranked}
-    best, (pb, pnb) = max(beams.items(), key=lambda kv: np.logaddexp(*kv[1]))
-    return list(best), float(np.logaddexp(pb, pnb))
+    best, (pb, pnb) = max(beams.items(), key=lambda kv: _lae(*kv[1]))
+    return list(best), _lae(pb, pnb)
 
 
 def edit_distance(a: Sequence[Any], b: Sequence[Any]) -> int:
