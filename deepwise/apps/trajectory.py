@@ -31,7 +31,13 @@ import numpy as np
 from .. import backend, models, nn, optim
 from ..data.datasets import eth_ucy
 from ..io import atomic_path, atomic_write, save_model
-from ..models.trajectory import TrajectoryCVAE, TrajectoryLSTM, constant_velocity, linear_fit
+from ..models.trajectory import (
+    TrajectoryCVAE,
+    TrajectoryLSTM,
+    constant_velocity,
+    linear_fit,
+    neighbour_features,
+)
 from ..ops import arith, reduce
 from ..tensor import Tensor, from_numpy
 from ..train import trajectory_metrics as tm
@@ -48,41 +54,41 @@ LABELS = {"eth": "ETH", "univ": "UNIV", "zara1": "ZARA1", "zara2": "ZARA2"}
 # recipe
 
 
-def augment(observed: np.ndarray, future: np.ndarray, rng: np.random.Generator
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """Each window (observed and future together) rotated by a random angle about the origin
-    and mirrored (y -> -y) with probability 1/2. Shapes ``(B, T, 2)`` kept."""
+def augment(observed: np.ndarray, future: np.ndarray, rng: np.random.Generator,
+            *vectors: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Each window (observed and future together, and any ``vectors (B, ..., 2k)`` of the
+    same windows, e.g. neighbour features) rotated by a random angle about the origin and
+    mirrored (y -> -y) with probability 1/2. Shapes kept."""
     b = observed.shape[0]
     theta = rng.uniform(0.0, 2.0 * math.pi, b)
     cos, sin = np.cos(theta), np.sin(theta)
     flip = np.where(rng.random(b) < 0.5, -1.0, 1.0)
     rot = np.stack([np.stack([cos, -sin * flip], -1), np.stack([sin, cos * flip], -1)], -2)
     rot = rot.astype(observed.dtype)  # (B, 2, 2): rotation after the optional mirror
-    return observed @ rot.transpose(0, 2, 1), future @ rot.transpose(0, 2, 1)
+    rt = rot.transpose(0, 2, 1)
+    turned = [(v.reshape(b, -1, 2) @ rt).reshape(v.shape) for v in vectors]
+    return (observed @ rt, future @ rt, *turned)
 
 
-def displacement_loss(pred_rel: Tensor, true_rel: Tensor) -> Tensor:
+def displacement_loss(pred_rel: Tensor, true_rel: Tensor, weight: Any = None) -> Tensor:
     """The mean Euclidean distance between the positions two displacement sequences reach
-    (``(B, T, 2)`` each; ADE in the displacements' unit)."""
+    (``(B, T, 2)`` each; ADE in the displacements' unit), each window's distances times its
+    ``weight (B,)`` if given (its unit in metres: the loss is then ADE in metres)."""
     diff = reduce.cumsum(pred_rel - true_rel, 1)
-    return reduce.mean(arith.sqrt(reduce.sum(diff * diff, -1) + 1e-6))
-
-
-def _targets(model: TrajectoryLSTM, observed: np.ndarray, future: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """Scaled displacements of the observed part and of the future (from the last observed)."""
-    rel = np.diff(observed, axis=1) / model.scale
-    fut = np.diff(np.concatenate([observed[:, -1:], future], 1), axis=1) / model.scale
-    return rel.astype(np.float32), fut.astype(np.float32)
+    dist = arith.sqrt(reduce.sum(diff * diff, -1) + 1e-6)  # (B, T)
+    if weight is not None:
+        dist = dist * from_numpy(np.asarray(weight, dtype=dist.dtype)[:, None])
+    return reduce.mean(dist)
 
 
 def _validation_ade(model: TrajectoryLSTM, data: eth_ucy.TrajectoryWindows, k: int) -> float:
     """The figure early stopping watches: ADE of ``predict`` (deterministic), or best-of-k
     (per window, Social GAN's way) for a stochastic model."""
     if isinstance(model, TrajectoryCVAE) and k > 0:
-        samples = model.sample(data.observed, k=k, generator=np.random.default_rng(0))
+        samples = model.sample(data.observed, k=k, groups=data.windows.group,
+                               generator=np.random.default_rng(0))
         return tm.best_of_k(samples, data.future, data.windows.group)[0]
-    return tm.ade(model.predict(data.observed), data.future)
+    return tm.ade(model.predict(data.observed, data.windows.group), data.future)
 
 
 def train_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
@@ -104,22 +110,32 @@ def train_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
     cvae = isinstance(model, TrajectoryCVAE)
     history: dict[str, Any] = {"loss": [], "kl": [], "val_ade": [], "seconds": []}
     best, best_state = math.inf, None
+    if model.social:
+        feats, mask = neighbour_features(train.observed, train.windows.group, model.neighbours)
     start = time.perf_counter()
     for epoch in range(epochs):
         model.train()
         order = rng.permutation(len(train))
         total = total_kl = 0.0
         for i in range(0, len(order), batch_size):
-            obs, fut = augment(*train[order[i:i + batch_size]], rng)
-            rel, fut_rel = _targets(model, obs, fut)
+            idx = order[i:i + batch_size]
+            nb = None
+            if model.social:
+                obs, fut, f = augment(*train[idx], rng, feats[idx])
+            else:
+                obs, fut = augment(*train[idx], rng)
+            rel, fut_rel, rot = model.normalise(obs, fut)
+            if model.social:
+                nb = model.local_neighbours(f, mask[idx], rot)
             x, y = from_numpy(rel), from_numpy(fut_rel)
+            unit = 1.0 / np.sqrt(np.abs(np.linalg.det(rot)))  # metres per model unit
             if cvae:
-                pred, kl = model(x, y)
+                pred, kl = model(x, y, neighbours=nb)
                 kl_mean = reduce.mean(kl)
-                loss = displacement_loss(pred, y) + beta * kl_mean
+                loss = displacement_loss(pred, y, unit) + beta * kl_mean
                 total_kl += float(kl_mean.data) * len(rel)
             else:
-                loss = displacement_loss(model(x), y)
+                loss = displacement_loss(model(x, nb), y, unit)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -161,14 +177,15 @@ def evaluate_models(data: eth_ucy.TrajectoryWindows, lstm: TrajectoryLSTM | None
     rows = {"constant velocity": constant_velocity(obs, pred_len),
             "linear fit": linear_fit(obs, pred_len)}
     out = {name: (tm.ade(p, fut), tm.fde(p, fut)) for name, p in rows.items()}
+    groups = data.windows.group
     if lstm is not None:
-        p = lstm.predict(obs)
+        p = lstm.predict(obs, groups)
         out["LSTM"] = (tm.ade(p, fut), tm.fde(p, fut))
     if cvae is not None:
-        samples = cvae.sample(obs, k=k, generator=np.random.default_rng(seed))
-        out[f"CVAE best-of-{k}"] = tm.best_of_k(samples, fut, data.windows.group)
+        samples = cvae.sample(obs, k=k, groups=groups, generator=np.random.default_rng(seed))
+        out[f"CVAE best-of-{k}"] = tm.best_of_k(samples, fut, groups)
         out[f"CVAE best-of-{k} per pedestrian"] = tm.best_of_k(samples, fut)
-        p = cvae.predict(obs)
+        p = cvae.predict(obs, groups)
         out["CVAE most likely"] = (tm.ade(p, fut), tm.fde(p, fut))
     return out
 
@@ -285,10 +302,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     histories = {}
     for kind in kinds:
         backend.manual_seed(args.seed)
-        common = {"embed_size": args.embed_size, "hidden_size": args.hidden_size}
+        common = {"embed_size": args.embed_size, "hidden_size": args.hidden_size,
+                  "social": not args.no_social}
         model = (TrajectoryCVAE(latent_size=args.latent_size, **common) if kind == "cvae"
                  else TrajectoryLSTM(**common))
-        print(f"training {kind}: {sum(p.size for p in model.parameters())} parameters")
+        print(f"training {kind}: {sum(p.data.size for p in model.parameters())} parameters")
         histories[kind] = train_forecaster(
             model, fold["train"], fold["val"], epochs=args.epochs, batch_size=args.batch_size,
             lr=args.lr, beta=args.beta, seed=args.seed,
@@ -374,6 +392,8 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--embed-size", type=int, default=32)
     p.add_argument("--hidden-size", type=int, default=64)
     p.add_argument("--latent-size", type=int, default=16)
+    p.add_argument("--no-social", action="store_true",
+                   help="forecast each pedestrian alone (no pooling over its neighbours)")
     p.add_argument("--seed", type=int, default=0)
     register(p, cmd_train)
 

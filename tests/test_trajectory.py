@@ -1,0 +1,291 @@
+"""Trajectory forecasting: displacement metrics, baselines, the LSTM / CVAE forecasters (frame
+normalisation, PyTorch parity, learning), checkpoints, and the train / forecast commands."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+from helpers import SKIP_TORCH, torch
+
+import deepwise as dw
+from deepwise import models
+from deepwise.apps import trajectory as app
+from deepwise.data.datasets import eth_ucy
+from deepwise.io import save_model
+from deepwise.models.trajectory import (
+    TrajectoryCVAE,
+    TrajectoryLSTM,
+    constant_velocity,
+    linear_fit,
+    neighbour_features,
+)
+from deepwise.train import trajectory_metrics as tm
+
+
+def _curved(n: int, seed: int = 0, length: int = 20) -> np.ndarray:
+    """Walkers turning at a constant rate (each its own speed, heading and turn): positions
+    ``(n, length, 2)``, metres, 0.4 s apart. Constant velocity cannot follow the turn."""
+    rng = np.random.default_rng(seed)
+    speed = rng.uniform(0.2, 0.6, n)[:, None]
+    turn = rng.choice([-1.0, 1.0], n)[:, None] * rng.uniform(0.08, 0.16, n)[:, None]
+    heading = rng.uniform(0, 2 * np.pi, n)[:, None] + turn * np.arange(length)
+    steps = speed[..., None] * np.stack([np.cos(heading), np.sin(heading)], -1)
+    return rng.uniform(-5, 5, (n, 1, 2)) + np.cumsum(steps, 1)
+
+
+# ---- metrics ---------------------------------------------------------------------------------
+
+def test_ade_fde_per_step():
+    true = np.zeros((2, 3, 2))
+    pred = np.zeros((2, 3, 2))
+    pred[0, :, 0] = [3.0, 0.0, 6.0]   # distances 3, 0, 6
+    pred[1, :, 1] = [0.0, 4.0, 2.0]   # distances 0, 4, 2
+    assert tm.ade(pred, true) == pytest.approx(15 / 6)
+    assert tm.fde(pred, true) == pytest.approx(4.0)
+    np.testing.assert_allclose(tm.per_step_error(pred, true), [1.5, 2.0, 4.0])
+    with pytest.raises(ValueError, match=r"\(\.\.\., T, 2\).*\(2, 3, 2\) and \(2, 4, 2\)"):
+        tm.ade(pred, np.zeros((2, 4, 2)))
+
+
+def test_best_of_k_per_window_and_per_pedestrian():
+    true = np.zeros((2, 1, 2))
+    samples = np.zeros((2, 2, 1, 2))  # (K=2, N=2, T=1, 2)
+    samples[0, :, 0, 0] = [1.0, 5.0]  # sample 0: errors 1 and 5 (sum 6)
+    samples[1, :, 0, 0] = [4.0, 1.0]  # sample 1: errors 4 and 1 (sum 5)
+    assert tm.best_of_k(samples, true) == pytest.approx((1.0, 1.0))  # each its own: 1, 1
+    # one window: Social GAN keeps the sample with the least summed error (sample 1)
+    assert tm.best_of_k(samples, true, np.array([0, 0])) == pytest.approx((2.5, 2.5))
+    # two windows of one pedestrian each: the same as per pedestrian
+    assert tm.best_of_k(samples, true, np.array([0, 1])) == pytest.approx((1.0, 1.0))
+    with pytest.raises(ValueError, match=r"\(K, N, T, 2\)"):
+        tm.best_of_k(samples[0], true)
+
+
+# ---- baselines -------------------------------------------------------------------------------
+
+def test_baselines_exact_on_straight_lines_and_differ_on_noise():
+    t = np.arange(20.0)
+    line = np.stack([1.0 + 0.4 * t, -2.0 + 0.1 * t], -1)[None]
+    for f in (constant_velocity, linear_fit):
+        np.testing.assert_allclose(f(line[:, :8], 12), line[:, 8:], atol=1e-12)
+    noisy = line[:, :8] + np.random.default_rng(0).normal(0, 0.05, (1, 8, 2))
+    v = noisy[0, -1] - noisy[0, -2]
+    np.testing.assert_allclose(constant_velocity(noisy, 3)[0],
+                               noisy[0, -1] + np.outer([1, 2, 3], v))
+    coef = np.polyfit(np.arange(8), noisy[0], 1)  # least squares per coordinate
+    np.testing.assert_allclose(linear_fit(noisy, 2)[0],
+                               np.stack([np.polyval(coef[:, j], [8, 9]) for j in range(2)], -1))
+    with pytest.raises(ValueError, match="observed positions of shape"):
+        constant_velocity(np.zeros((3, 8)), 12)
+    with pytest.raises(ValueError, match="NaN"):
+        linear_fit(np.full((1, 8, 2), np.nan))
+
+
+# ---- models ----------------------------------------------------------------------------------
+
+def test_untrained_lstm_is_constant_velocity_and_frames_round_trip():
+    obs = _curved(16, seed=1)
+    model = TrajectoryLSTM()
+    np.testing.assert_allclose(model.predict(obs[:, :8]), constant_velocity(obs[:, :8], 12),
+                               atol=1e-5)
+    rel, fut, rot = model.normalise(obs[:, :8], obs[:, 8:])
+    assert rel.shape == (16, 7, 2) and fut.shape == (16, 12, 2) and rel.dtype == np.float32
+    np.testing.assert_allclose(model.denormalise(obs[:, :8], fut, rot), obs[:, 8:], atol=1e-4)
+    # in the model's frame the last observed step points along +x with length ~ 1 (own speed)
+    assert np.all(rel[:, -1, 0] > 0) and np.abs(rel[:, -1, 1]).max() < 1e-5
+    with pytest.raises(ValueError, match="observes 8 positions per track, got 6"):
+        model.predict(obs[:, :6])
+
+
+def test_forecasts_turn_with_the_walker():
+    """Heading and speed normalisation: rotating, shifting and scaling the observed tracks
+    does the same to the forecast (exactly, whatever the weights)."""
+    model = TrajectoryCVAE()
+    for p in model.parameters():  # a model that does not forecast constant velocity
+        p.data[...] = np.random.default_rng(p.data.size).normal(0, 0.3, p.shape)
+    obs = _curved(8, seed=2)[:, :8]
+    base = model.predict(obs)
+    assert np.abs(base - constant_velocity(obs, 12)).max() > 0.1
+    a = 0.7
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    shift = np.array([3.0, -4.0])
+    np.testing.assert_allclose(model.predict(1.7 * obs @ rot.T + shift),
+                               1.7 * base @ rot.T + shift, atol=1e-4)
+    samples = model.sample(obs, k=3, generator=np.random.default_rng(0))
+    again = model.sample(1.7 * obs @ rot.T + shift, k=3, generator=np.random.default_rng(0))
+    np.testing.assert_allclose(again, 1.7 * samples @ rot.T + shift, atol=1e-4)
+    assert samples.shape == (3, 8, 12, 2) and np.abs(samples[0] - samples[1]).max() > 1e-3
+
+
+def test_neighbour_features():
+    obs = np.zeros((4, 8, 2))
+    obs[:, -1] = [[0, 0], [3, 4], [1, 0], [9, 9]]
+    obs[:, -2] = obs[:, -1] - [[1, 0], [0, 1], [0, 0], [1, 1]]
+    feats, mask = neighbour_features(obs, np.array([0, 0, 0, 1]), k=3)
+    assert feats.shape == (4, 3, 4) and mask.tolist() == [[True, True, False]] * 3 + \
+        [[False] * 3]
+    # pedestrian 0 sees 2 (1 m away) before 1 (5 m away): position and velocity differences
+    np.testing.assert_allclose(feats[0, :2], [[1, 0, -1, 0], [3, 4, -1, 1]])
+    np.testing.assert_allclose(feats[3], 0.0)
+    with pytest.raises(ValueError, match=r"groups must have shape \(4,\)"):
+        neighbour_features(obs, np.zeros(3, dtype=int))
+
+
+def _torch_forward(model, rel, feats, mask):
+    """The same forward in PyTorch, with the model's weights."""
+    t = torch
+
+    def weights(m):
+        return {k: t.tensor(np.array(v.data if isinstance(v, dw.Tensor) else v))
+                for k, v in m.state_dict().items()}
+
+    def lin(m):
+        layer = t.nn.Linear(m.in_features, m.out_features)
+        layer.load_state_dict(weights(m))
+        return layer
+
+    embed, head = lin(model.embed), lin(model.head)
+    enc = t.nn.LSTM(model.embed_size, model.hidden_size, batch_first=True)
+    enc.load_state_dict(weights(model.encoder))
+    dec = t.nn.LSTMCell(model.embed_size, model.hidden_size)
+    dec.load_state_dict(weights(model.decoder))
+    _, (h, c) = enc(t.relu(embed(rel)))
+    h, c = h[0], c[0]
+    seen = t.relu(lin(model.social_embed)(feats)) * mask[..., None]
+    h = h + lin(model.social_out)(seen.amax(1))
+    d, out = rel[:, -1], []
+    for _ in range(model.pred_len):
+        h, c = dec(t.relu(embed(d)), (h, c))
+        d = d + head(h)
+        out.append(d)
+    return t.stack(out, 1)
+
+
+def test_social_lstm_matches_pytorch():
+    model = TrajectoryLSTM(embed_size=8, hidden_size=12, social=True, neighbours=3)
+    for p in model.parameters():
+        p.data[...] = np.random.default_rng(p.data.size).normal(0, 0.4, p.shape)
+    obs = _curved(5, seed=4)[:, :8]
+    feats, mask = neighbour_features(obs, np.array([0, 0, 0, 1, 1]), 3)
+    rel, _, rot = model.normalise(obs)
+    nb = model.local_neighbours(feats, mask, rot)
+    x = dw.from_numpy(rel).requires_grad_(True)
+    out = model(x, nb)
+    assert out.shape == (5, 12, 2) and out.dtype == np.float32
+    if torch is None:
+        pytest.skip(SKIP_TORCH)
+    xt = torch.tensor(rel, requires_grad=True)
+    ref = _torch_forward(model, xt, torch.tensor(nb[0].data), torch.tensor(nb[1].data))
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-4, atol=1e-5)
+    g = np.random.default_rng(0).normal(size=out.shape).astype(np.float32)
+    out.backward(dw.from_numpy(g))
+    ref.backward(torch.tensor(g))
+    np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_cvae_kl_and_most_likely():
+    model = TrajectoryCVAE(embed_size=8, hidden_size=12, latent_size=4)
+    obs = _curved(6, seed=5)
+    rel, fut, _ = model.normalise(obs[:, :8], obs[:, 8:])
+    pred, kl = model(dw.from_numpy(rel), dw.from_numpy(fut))
+    assert pred.shape == (6, 12, 2) and kl.shape == (6,) and np.all(kl.data >= 0)
+    np.testing.assert_allclose(model.predict(obs[:, :8]), model.predict(obs[:, :8]))
+    with pytest.raises(ValueError, match=r"future positions of shape \(6, 12, 2\)"):
+        model.normalise(obs[:, :8], obs[:, 8:18])
+
+
+def test_lstm_learns_to_turn():
+    """Walkers who turn at a steady rate: the trained LSTM follows the curve that constant
+    velocity (the untrained model) overshoots: its ADE must fall below half of CV's."""
+    train = _curved(1500, seed=10)
+    test = _curved(300, seed=11)
+
+    def windows(t):
+        w = eth_ucy.Windows(t, np.arange(len(t)), np.zeros(len(t), np.int64),
+                            np.arange(len(t)), np.zeros(len(t), np.int64), ["curves"], 8)
+        return eth_ucy.TrajectoryWindows(w)
+
+    model = TrajectoryLSTM(embed_size=16, hidden_size=32)
+    hist = app.train_forecaster(model, windows(train), windows(test), epochs=6, lr=5e-3,
+                                log=None)
+    cv = tm.ade(constant_velocity(test[:, :8], 12), test[:, 8:])
+    got = tm.ade(model.predict(test[:, :8]), test[:, 8:])
+    assert got < 0.5 * cv, (got, cv, hist["val_ade"])
+    assert hist["best_val_ade"] == pytest.approx(got, rel=1e-4)
+
+
+# ---- checkpoints and commands ----------------------------------------------------------------
+
+def _scene_file(path, n_peds=3, frames=26, seed=0):
+    paths = _curved(n_peds, seed=seed, length=frames)
+    rows = [f"{10 * t}\t{p + 1}\t{paths[p, t, 0]:.4f}\t{paths[p, t, 1]:.4f}\n"
+            for t in range(frames) for p in range(n_peds)]
+    path.write_text("".join(rows))
+    return path
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="deepwise")
+    sub = p.add_subparsers()
+    app.add_commands(sub)
+    return p
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = TrajectoryCVAE(embed_size=8, hidden_size=12, latent_size=4, social=True)
+    for p in model.parameters():
+        p.data[...] = np.random.default_rng(p.data.size).normal(0, 0.3, p.shape)
+    path = tmp_path / "m.safetensors"
+    save_model(path, model, config={"model": "trajectory-cvae", **model.config})
+    loaded, _ = app.load_forecaster(path)
+    assert isinstance(loaded, TrajectoryCVAE) and loaded.config == model.config
+    obs, groups = _curved(4, seed=6)[:, :8], np.array([0, 0, 1, 1])
+    np.testing.assert_allclose(loaded.predict(obs, groups), model.predict(obs, groups))
+    other = tmp_path / "mlp.safetensors"
+    mlp = models.build({"model": "mlp", "in_features": 4, "hidden": [3]})
+    save_model(other, mlp, config={"model": "mlp", "in_features": 4, "hidden": [3]})
+    with pytest.raises(ValueError, match="is a 'mlp' checkpoint.*deepwise train trajectory"):
+        app.load_forecaster(other)
+
+
+def test_train_and_forecast_commands(tmp_path, capsys):
+    base = tmp_path / "eth-ucy"
+    stems = [s for v in eth_ucy.SCENES.values() for s in v] + list(eth_ucy.TRAIN_ONLY)
+    for i, stem in enumerate(stems):
+        for folder, suffix in (("all_data", ""), ("train", "_train"), ("val", "_val")):
+            (base / folder).mkdir(parents=True, exist_ok=True)
+            _scene_file(base / folder / f"{stem}{suffix}.txt", seed=i)
+    out = tmp_path / "run"
+    args = _parser().parse_args(["train", "trajectory", "--test-scene", "zara01", "--data",
+                                 str(base), "--epochs", "1", "--out", str(out),
+                                 "--hidden-size", "16", "--embed-size", "8"])
+    assert args.func(args) == 0
+    text = capsys.readouterr().out
+    assert "constant velocity" in text and "CVAE best-of-20" in text and "| LSTM |" in text
+    assert (out / "lstm.safetensors").is_file() and (out / "cvae.safetensors").is_file()
+    png = tmp_path / "f.png"
+    scene = base / "all_data" / "crowds_zara01.txt"
+    args = _parser().parse_args(["forecast", str(out / "cvae.safetensors"), "--scene",
+                                 str(scene), "--out", str(png), "--samples", "5"])
+    assert args.func(args) == 0
+    text = capsys.readouterr().out
+    assert "constant velocity  ADE" in text and "best of 5" in text
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a short file (12 frames): no scores, still a forecast of each pedestrian
+    short = _scene_file(tmp_path / "short.txt", frames=12)
+    args = _parser().parse_args(["forecast", str(out / "lstm.safetensors"), "--scene",
+                                 str(short), "--out", str(tmp_path / "s.png")])
+    assert args.func(args) == 0 and "no ADE/FDE; forecast 3 pedestrians" in \
+        capsys.readouterr().out
+    bad = tmp_path / "bad.txt"
+    bad.write_text("0\t1\t0.5\t1.0\n10\t1\t0.5\n")
+    args = _parser().parse_args(["forecast", str(out / "lstm.safetensors"), "--scene",
+                                 str(bad), "--out", str(tmp_path / "b.png")])
+    with pytest.raises(eth_ucy.TrajectoryFormatError, match="line 2"):
+        args.func(args)
+    args = _parser().parse_args(["train", "trajectory", "--test-scene", "hotel", "--data",
+                                 str(base)])
+    with pytest.raises(ValueError, match="HOTEL"):
+        args.func(args)
