@@ -8,12 +8,14 @@ import argparse
 
 import numpy as np
 import pytest
+from conftest import shared_data
 
 import deepwise as dw
 from deepwise import models
 from deepwise.apps import speech as S
 from deepwise.apps._commands import CommandError
 from deepwise.data import audio
+from deepwise.data.datasets import FSDD
 from deepwise.io import save_model
 from deepwise.models.speech import CTCSpeechModel, SpeechCNN, SpeechGRU
 
@@ -204,3 +206,20 @@ def test_train_speech_needs_out_and_the_data(tmp_path, monkeypatch):
         _run(["train", "speech"])
     with pytest.raises(CommandError, match="no recordings.zip.*--data"):
         _run(["train", "speech", "--data", str(tmp_path), "--out", str(tmp_path / "o")])
+
+
+# ---- real data (FSDD), slow ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_fsdd_digits_gru_learns_in_one_epoch():
+    """One epoch (no augmentation) of the BiGRU on MFCC frames: >= 75% on the official test
+    split (chance: 10%; the nearest class centroid of the clips' mean MFCCs: 20.4%). The full
+    recipe's figures are in BENCHMARKS.md."""
+    path = shared_data("fsdd")
+    train, test = FSDD(path, train=True), FSDD(path, train=False)
+    model, hist = S.train_digits(train, "gru", epochs=1, augment=False, verbose=False)
+    res = S.evaluate_digits(model, test)
+    assert res["accuracy"] >= 0.75, res
+    assert set(res["per_speaker"]) == set(test.speakers)
+    assert np.trace(np.array(res["confusion"])) == round(res["accuracy"] * 250)

@@ -121,7 +121,7 @@ def _log(verbose: bool, msg: str) -> None:
         print(msg, flush=True)
 
 
-def train_digits(train: FSDD, model_kind: str = "cnn", epochs: int = 30, batch_size: int = 32,
+def train_digits(train: FSDD, model_kind: str = "cnn", epochs: int = 12, batch_size: int = 32,
                  lr: float = 2e-3, seed: int = 0, augment: bool = True,
                  test: FSDD | None = None, verbose: bool = True,
                  max_minutes: float | None = None) -> tuple[Any, dict]:
@@ -283,7 +283,7 @@ def _ctc_targets(labels: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarra
     return tg, lens
 
 
-def train_strings(train: FSDD, epochs: int = 20, strings_per_epoch: int = 2000,
+def train_strings(train: FSDD, epochs: int = 12, strings_per_epoch: int = 1500,
                   batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
                   test_strings: list | None = None, verbose: bool = True,
                   max_minutes: float | None = None, hidden_size: int = 128,
@@ -472,7 +472,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         kind = args.model or "cnn"
         if kind not in ("cnn", "gru"):
             raise CommandError(f"--task digits takes --model cnn or gru, got {kind!r}")
-        epochs = args.epochs or 30
+        epochs = args.epochs or 12
         model, hist = train_digits(train, kind, epochs=epochs, lr=args.lr, seed=args.seed,
                                    test=None, max_minutes=args.minutes)
         res = evaluate_digits(model, test)
@@ -487,10 +487,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.model not in (None, "ctc"):
             raise CommandError(f"--task strings trains the CTC model; --model {args.model!r} "
                                "is for --task digits")
-        epochs = args.epochs or 20
+        epochs = args.epochs or 12
         test_strings = make_strings(test.waveforms, test.targets, test.speakers, args.test_strings,
                                     np.random.default_rng(1234))
         model, hist = train_strings(train, epochs=epochs, lr=args.lr, seed=args.seed,
+                                    strings_per_epoch=args.strings_per_epoch,
                                     max_minutes=args.minutes)
         res = evaluate_strings(model, test_strings, beam_width=args.beam)
         name = "speech-ctc"
@@ -552,13 +553,15 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--data", default=None, help="FSDD recordings.zip or its folder (default: "
                    "$DEEPWISE_DATA/fsdd, ~/.cache/deepwise/fsdd)")
     p.add_argument("--out", default=None, help="output folder")
-    p.add_argument("--epochs", type=int, default=None, help="default 30 (digits), 20 (strings)")
+    p.add_argument("--epochs", type=int, default=None, help="default 12")
     p.add_argument("--minutes", type=float, default=None, help="stop after this many minutes")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--beam", type=int, default=8, help="strings: beam width of the prefix beam "
                    "search (0: greedy only)")
     p.add_argument("--test-strings", type=int, default=500, help="strings: how many test strings")
+    p.add_argument("--strings-per-epoch", type=int, default=1500,
+                   help="strings: fresh training strings made each epoch")
     register(p, cmd_train)
     t = subparsers.add_parser(
         "transcribe", help="the digits spoken in WAV files",
