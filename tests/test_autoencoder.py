@@ -323,7 +323,7 @@ def test_commands(tmp_path, capsys):
     _fashion(False, limit=10)
     out = tmp_path / "run"
     assert _run("train", "autoencoder", "--kind", "vae", "--epochs", "1", "--limit", "400",
-                "--finetune-labels", "100", "--finetune-steps", "5", "--latent", "4",
+                "--finetune-labels", "100", "20", "--finetune-steps", "5", "--latent", "4",
                 "--quiet", "--out", out) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["kind"] == "vae" and m["test_nelbo"] == m["test_loss"] > 0
@@ -331,6 +331,8 @@ def test_commands(tmp_path, capsys):
     for k in ("accuracy_pretrained", "accuracy_scratch", "accuracy_linear_probe",
               "anomaly_auc_mse"):
         assert 0 <= m[k] <= 1
+    assert sorted(m["finetune"]) == ["100", "20"] and m["labels"] == 100
+    assert m["finetune"]["20"]["labels"] == 20
     for what in app.WHAT:
         png = tmp_path / f"{what}.png"
         assert _run("sample", out / "model.safetensors", "--out", png, "--what", what,

@@ -448,17 +448,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         model.eval()
     if args.finetune_labels:
         seeds = list(range(args.seed, args.seed + args.finetune_seeds))
-        metrics.update(semi_supervised(model, config, x_train, y_train, x_test, y_test,
-                                       args.finetune_labels, seeds, args.finetune_steps,
-                                       args.finetune_lr))
+        runs = {str(n): semi_supervised(model, config, x_train, y_train, x_test, y_test, n,
+                                        seeds, args.finetune_steps, args.finetune_lr)
+                for n in args.finetune_labels}
+        metrics.update(runs[str(args.finetune_labels[0])])  # the first N at the top level
+        metrics["finetune"] = runs
     print(f"test loss {metrics['test_loss']:.2f} nats/image"
           + (f" (NELBO: recon {metrics['test_recon']:.2f} + KL {metrics['test_kl']:.2f})"
              if model.variational else "")
           + f"; anomaly AUC vs digits {metrics['anomaly_auc_mse']:.3f} (MSE score)")
-    if args.finetune_labels:
-        print(f"{args.finetune_labels} labels: pretrained {metrics['accuracy_pretrained']:.4f}, "
-              f"scratch {metrics['accuracy_scratch']:.4f}, linear probe "
-              f"{metrics['accuracy_linear_probe']:.4f}")
+    for n, r in metrics.get("finetune", {}).items():
+        print(f"{n} labels: pretrained {r['accuracy_pretrained']:.4f}, scratch "
+              f"{r['accuracy_scratch']:.4f}, linear probe {r['accuracy_linear_probe']:.4f}"
+              + (f" (mean of {len(r['seeds'])} label draws)" if len(r["seeds"]) > 1 else ""))
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         save_model(os.path.join(args.out, "model.safetensors"), model, config,
@@ -500,9 +502,10 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--finetune-labels", type=int, default=0, metavar="N",
+    p.add_argument("--finetune-labels", type=int, nargs="+", default=[], metavar="N",
                    help="then compare, with N labels (N/10 per class), fine-tuning the "
-                   "pretrained encoder, the same network from scratch and a linear probe")
+                   "pretrained encoder, the same network from scratch and a linear probe "
+                   "(several N: each in turn, e.g. 1000 100)")
     p.add_argument("--finetune-steps", type=int, default=500, help="steps of each contender")
     p.add_argument("--finetune-lr", type=float, default=1e-3)
     p.add_argument("--finetune-seeds", type=int, default=1, help="label draws to average")
