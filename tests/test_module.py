@@ -77,7 +77,7 @@ def test_parameter_requires_grad_shares_memory_and_repr():
     t = dw.ones(2)
     p = nn.Parameter(t)
     assert isinstance(p, dw.Tensor) and p.requires_grad and p.is_leaf
-    assert p.data is t.data  # no copy, as in PyTorch
+    assert np.shares_memory(p.data, t.data)  # no copy, as in PyTorch
     assert not nn.Parameter(dw.ones(2), requires_grad=False).requires_grad
     y = p * 2
     assert type(y) is dw.Tensor and y.grad_fn is not None
@@ -93,7 +93,7 @@ def test_parameter_deepcopy_and_pickle():
     p = nn.Parameter(dw.tensor([1.0, 2.0]))
     for q in (copy.deepcopy(p), pickle.loads(pickle.dumps(p))):
         assert isinstance(q, nn.Parameter) and q.requires_grad
-        assert q.data is not p.data
+        assert not np.shares_memory(q.data, p.data)
         np.testing.assert_array_equal(q.data, p.data)
 
 
