@@ -71,6 +71,7 @@ class PlaygroundServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 64  # a page opens a few connections at once; many pages, many more
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, max_sessions: int = 32,
                  idle_s: float = 300.0, fps: float = 10.0, max_body: int = 16_384,
