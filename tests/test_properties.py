@@ -247,6 +247,129 @@ def test_permute_and_transpose(args, seed):
           lambda t: t.transpose(d0, d1))
 
 
+@st.composite
+def squeeze_args(draw):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=3))
+    nd = len(shape)
+    start = draw(st.integers(-nd, nd - 1))
+    end = draw(st.integers(start % nd, nd - 1))
+    return shape, draw(st.integers(-nd - 1, nd)), draw(st.integers(-nd, nd - 1)), start, end
+
+
+@props(30)
+@given(args=squeeze_args(), seed=SEED)
+def test_squeeze_unsqueeze_flatten(args, seed):
+    """unsqueeze at any of ndim + 1 places, squeeze of one dim (a no-op unless it has size 1)
+    and of all, flatten(start, end)."""
+    shape, new, old, start, end = args
+    a = _data(shape, seed)
+    check(lambda t: t.unsqueeze(new), [a], lambda x: np.expand_dims(x, new),
+          lambda t: t.unsqueeze(new))
+    check(lambda t: t.squeeze(old), [a],
+          lambda x: np.squeeze(x, old) if x.shape[old] == 1 else x, lambda t: t.squeeze(old))
+    check(lambda t: t.squeeze(), [a], np.squeeze, lambda t: t.squeeze())
+    s, e = start % len(shape), end % len(shape)
+    flat = shape[:s] + (math.prod(shape[s:e + 1]),) + shape[e + 1:]
+    check(lambda t: t.flatten(start, end), [a], lambda x: x.reshape(flat),
+          lambda t: t.flatten(start, end))
+
+
+@st.composite
+def cat_args(draw):
+    """1-3 shapes equal but along ``dim`` (cat), a dim for stack, and a split of the result."""
+    base = list(draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3)))
+    nd = len(base)
+    dim = draw(st.integers(-nd, nd - 1))
+    sizes = draw(st.lists(st.integers(1, 3), min_size=1, max_size=3))
+    shapes = [tuple(base[:dim % nd] + [n] + base[dim % nd + 1:]) for n in sizes]
+    total = sum(sizes)
+    split = draw(st.one_of(st.integers(1, total + 1), st.just(tuple(sizes))))
+    return shapes, dim, draw(st.integers(-nd - 1, nd)), split, draw(st.integers(1, total + 1))
+
+
+@props(40)
+@given(args=cat_args(), seed=SEED)
+def test_cat_stack_split_chunk(args, seed):
+    """cat along a dim, stack at any of ndim + 1 places; split (a size or the sections) and
+    chunk of the result, every piece compared (flattened and joined)."""
+    shapes, dim, sdim, split, chunks = args
+    arrays = [_data(sh, seed + i) for i, sh in enumerate(shapes)]
+    check(lambda *ts: dw.cat(ts, dim), arrays, lambda *xs: np.concatenate(xs, dim),
+          lambda *ts: torch.cat(ts, dim))
+    same = [_data(shapes[0], seed + 9 + i) for i in range(len(shapes))]
+    check(lambda *ts: dw.stack(ts, sdim), same, lambda *xs: np.stack(xs, sdim),
+          lambda *ts: torch.stack(ts, sdim))
+    whole = np.concatenate(arrays, dim)
+    n = whole.shape[dim]
+    cuts = (np.cumsum(split)[:-1] if isinstance(split, tuple) else np.arange(split, n, split))
+    want = np.concatenate([piece.ravel() for piece in np.split(whole, cuts, dim)])
+    check(lambda t: dw.cat([q.reshape(-1) for q in t.split(split, dim)]), [whole],
+          lambda x: want, lambda t: torch.cat([q.reshape(-1) for q in t.split(split, dim)]))
+    pieces = dw.from_numpy(whole).chunk(chunks, dim)
+    tsize = -(-n // chunks)  # PyTorch's chunk: pieces of ceil(n / chunks), the last smaller
+    assert [q.shape[dim] for q in pieces] == [min(tsize, n - i) for i in range(0, n, tsize)]
+
+
+@st.composite
+def expand_args(draw):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3))
+    target = tuple(draw(st.integers(1, 3)) if n == 1 else (n if draw(st.booleans()) else -1)
+                   for n in shape)
+    lead = tuple(draw(st.lists(st.integers(1, 2), max_size=2)))
+    reps = tuple(draw(st.lists(st.integers(1, 3), min_size=len(shape), max_size=len(shape) + 1)))
+    nd = len(shape)
+    dims = tuple(draw(st.lists(st.integers(0, nd - 1), min_size=1, max_size=nd, unique=True)))
+    shifts = tuple(draw(st.integers(-4, 4)) for _ in dims)
+    return shape, lead + target, reps, dims, shifts
+
+
+@props(40)
+@given(args=expand_args(), seed=SEED)
+def test_expand_repeat_flip_roll(args, seed):
+    """expand (-1 keeps a size, new leading dims; the gradient sums over the copies), repeat,
+    flip and roll over several dims."""
+    shape, target, reps, dims, shifts = args
+    a = _data(shape, seed)
+    size = tuple(n if t == -1 else t for n, t in zip((1,) * (len(target) - len(shape)) + shape,
+                                                    target))
+    check(lambda t: t.expand(*target), [a], lambda x: np.broadcast_to(x, size),
+          lambda t: t.expand(*target))
+    check(lambda t: t.repeat(*reps), [a], lambda x: np.tile(x, reps), lambda t: t.repeat(*reps))
+    check(lambda t: t.flip(dims), [a], lambda x: np.flip(x, dims), lambda t: t.flip(dims))
+    check(lambda t: t.roll(shifts, dims), [a], lambda x: np.roll(x, shifts, dims),
+          lambda t: t.roll(shifts, dims))
+
+
+@st.composite
+def gather_args(draw):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+    nd = len(shape)
+    dim = draw(st.integers(-nd, nd - 1))
+    n = shape[dim]
+    picks = draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=5))
+    gshape = tuple(draw(st.integers(1, m)) if i != dim % nd else draw(st.integers(1, 4))
+                   for i, m in enumerate(shape))
+    gidx = np.array(draw(st.lists(st.integers(0, n - 1), min_size=math.prod(gshape),
+                                  max_size=math.prod(gshape)))).reshape(gshape)
+    return shape, dim, np.array(picks), gidx
+
+
+@props(40)
+@given(args=gather_args(), seed=SEED)
+def test_gather_and_index_select(args, seed):
+    """index_select and gather along any dim, with repeated indices (their gradients add)."""
+    shape, dim, picks, gidx = args
+    a = _data(shape, seed)
+    check(lambda t: t.index_select(dim, dw.from_numpy(picks)), [a],
+          lambda x: np.take(x, picks, dim),
+          lambda t: t.index_select(dim, torch.from_numpy(picks)))
+    lead = tuple(slice(0, m) for m in gidx.shape)
+    check(lambda t: t.gather(dim, dw.from_numpy(gidx)), [a],
+          lambda x: np.take_along_axis(x[tuple(lead[i] if i != dim % len(shape) else slice(None)
+                                               for i in range(len(shape)))], gidx, dim),
+          lambda t: t.gather(dim, torch.from_numpy(gidx)))
+
+
 def check_index(a, index):
     """x[index]: NumPy's value, and the gradient scattered back, written with NumPy
     (np.add.at for integer arrays: a repeated index gets the sum of its gradients)."""
