@@ -30,8 +30,9 @@ def _module_level_nodes(tree: ast.Module):
 
 def _torch_at_import(path: Path) -> list[str]:
     """The lines of ``path`` that need PyTorch at import: ``importorskip("torch...")``, and an
-    ``import torch`` neither in a ``try`` that catches ImportError nor under an ``if`` that
-    tests a name holding torch (``if torch is not None:``)."""
+    ``import torch`` or a ``torch.`` attribute (``tnn = torch.nn``) neither in a ``try`` that
+    catches ImportError nor under an ``if`` (or ``x if ... else y``) that tests a name holding
+    torch (``if torch is not None:``)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     guarded = set()
     for node in ast.walk(tree):
@@ -40,9 +41,10 @@ def _torch_at_import(path: Path) -> list[str]:
                                                                "ModuleNotFoundError")
                 for h in node.handlers):
             guarded.update(id(n) for stmt in node.body for n in ast.walk(stmt))
-        if isinstance(node, ast.If) and any(isinstance(n, ast.Name) and "torch" in n.id.lower()
-                                            for n in ast.walk(node.test)):
-            guarded.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+        if isinstance(node, (ast.If, ast.IfExp)) and any(
+                isinstance(n, ast.Name) and "torch" in n.id.lower() for n in ast.walk(node.test)):
+            body = node.body if isinstance(node, ast.If) else [node.body]
+            guarded.update(id(n) for stmt in body for n in ast.walk(stmt))
     found = []
     for node in sorted(_module_level_nodes(tree), key=lambda n: getattr(n, "lineno", 0)):
         if isinstance(node, ast.Call):
@@ -57,6 +59,9 @@ def _torch_at_import(path: Path) -> list[str]:
                 else [node.module or ""]
             if any(n.split(".")[0] == "torch" for n in names):
                 found.append(f"{path.name}:{node.lineno}: import of torch outside try/except")
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
+                node.value.id == "torch" and id(node) not in guarded:
+            found.append(f"{path.name}:{node.lineno}: torch.{node.attr} at import")
     return found
 
 
@@ -72,12 +77,14 @@ def test_no_test_file_needs_torch_at_import():
 def test_the_import_check_finds_what_it_looks_for(tmp_path):
     bad = tmp_path / "test_bad.py"
     bad.write_text('import pytest\ntorch = pytest.importorskip("torch")\nimport torch.nn\n'
-                   'def test_x():\n    pytest.importorskip("torch")\n')
+                   'tnn = torch.nn\n'
+                   'def test_x():\n    pytest.importorskip("torch")\n    return torch.nn\n')
     assert [s.split(": ", 1)[1] for s in _torch_at_import(bad)] == [
-        "importorskip('torch')", "import of torch outside try/except"]
+        "importorskip('torch')", "import of torch outside try/except", "torch.nn at import"]
     good = tmp_path / "test_good.py"
     good.write_text("try:\n    import torch\nexcept ImportError:\n    torch = None\n"
-                    "if torch is not None:\n    import torch.nn.functional as TF\n")
+                    "if torch is not None:\n    import torch.nn.functional as TF\n"
+                    "tnn = torch.nn if torch is not None else None\n")
     assert _torch_at_import(good) == []
 
 
