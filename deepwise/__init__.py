@@ -21,6 +21,13 @@ from .tensor import (Tensor, arange, as_tensor, empty, empty_like, eye, from_num
                      full_like, linspace, ones, ones_like, tensor, zeros, zeros_like)
 
 from . import data, io, nn, optim, train  # noqa: E402  (the framework's faces, as torch.nn ...)
+from . import accelerator, cuda, serialization, utils, vision  # noqa: E402  (torch's faces)
+from .io import load, save  # noqa: E402  (torch.save / torch.load)
+from .ops.rounding import *  # noqa: E402
+from .ops.sort import *  # noqa: E402
+from .tensor import (BoolTensor, ByteTensor, DoubleTensor, FloatTensor, Generator,  # noqa: E402
+                     IntTensor, LongTensor, bernoulli, device, inference_mode, is_floating_point,
+                     is_tensor, multinomial, numel)
 from .explain.anomaly import detect_anomaly as _detect_anomaly  # noqa: E402
 
 # PyTorch's name for anomaly mode is torch.autograd.detect_anomaly; it lives in explain (the core

@@ -133,6 +133,90 @@ def _parse_to(args: tuple, kwargs: dict) -> tuple[Any, Any, bool]:
     return device, dtype, bool(copy)
 
 
+class TensorData(np.ndarray):
+    """What ``param.data`` is for a Parameter: its NumPy array (an ndarray in every way, sharing
+    the memory) with PyTorch's in-place methods, so hand-written updates port unchanged::
+
+        p.data.add_(p.grad, alpha=-lr)     p.data.uniform_(-0.1, 0.1)     p.data.zero_()
+        p.data.copy_(other)                p.data.view(-1)                p.data.clamp_(-1, 1)
+
+    ``view(*ints)`` reshapes (PyTorch's meaning); ``view(dtype)`` is NumPy's. ``.size`` stays
+    NumPy's element count (an int, not PyTorch's method): use ``param.shape``.
+    """
+
+    @staticmethod
+    def _raw(v: Any) -> Any:
+        return v.data if isinstance(v, Tensor) else v
+
+    def add_(self, other: Any, alpha: Any = 1) -> TensorData:
+        o = self._raw(other)
+        np.add(self, o if alpha == 1 else np.multiply(o, alpha), out=self, casting="same_kind")
+        return self
+
+    def sub_(self, other: Any, alpha: Any = 1) -> TensorData:
+        return self.add_(other, -alpha)
+
+    def mul_(self, other: Any) -> TensorData:
+        np.multiply(self, self._raw(other), out=self, casting="same_kind")
+        return self
+
+    def div_(self, other: Any) -> TensorData:
+        np.divide(self, self._raw(other), out=self, casting="same_kind")
+        return self
+
+    def zero_(self) -> TensorData:
+        self[...] = 0
+        return self
+
+    def fill_(self, value: Any) -> TensorData:
+        self[...] = self._raw(value)
+        return self
+
+    def copy_(self, src: Any) -> TensorData:
+        np.copyto(self, np.broadcast_to(np.asarray(self._raw(src)), self.shape), casting="unsafe")
+        return self
+
+    def clamp_(self, min: Any = None, max: Any = None) -> TensorData:  # noqa: A002
+        np.clip(self, min, max, out=self)
+        return self
+
+    def uniform_(self, a: builtins.float = 0.0, b: builtins.float = 1.0) -> TensorData:
+        self[...] = backend.default_generator().uniform(a, b, self.shape)
+        return self
+
+    def normal_(self, mean: builtins.float = 0.0, std: builtins.float = 1.0) -> TensorData:
+        self[...] = backend.default_generator().normal(mean, std, self.shape)
+        return self
+
+    def view(self, *args: Any) -> Any:
+        shape = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+        if shape and all(isinstance(d, (builtins.int, np.integer)) and
+                         not isinstance(d, builtins.bool) for d in shape):
+            return self.reshape(shape)
+        return super().view(*args)
+
+    def numpy(self) -> np.ndarray:
+        return self.view(np.ndarray)
+
+    def clone(self) -> Tensor:
+        return Tensor._make(np.array(self, copy=True))
+
+
+class _TensorDataSlot:
+    """The ``data`` attribute of Tensor subclasses: the same slot, holding a TensorData view."""
+
+    def __init__(self, slot: Any) -> None:
+        self.slot = slot
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        return self if obj is None else self.slot.__get__(obj, owner)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        if type(value) is not TensorData:
+            value = np.asarray(value).view(TensorData)
+        self.slot.__set__(obj, value)
+
+
 class Tensor:
     """A multi-dimensional array that can record the ops applied to it, for backpropagation.
 
@@ -151,6 +235,13 @@ class Tensor:
                  "__weakref__")
     __array_priority__ = 1000
     __array_ufunc__ = None  # NumPy defers to Tensor's operators: ndarray + Tensor -> Tensor
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Subclasses (``nn.Parameter``) keep their array as :class:`TensorData`, so PyTorch's
+        ``param.data.add_(...)`` / ``.uniform_()`` / ``.view(-1)`` work on ``param.data``."""
+        super().__init_subclass__(**kwargs)
+        if "data" not in cls.__dict__:
+            cls.data = _DATA_AS_TENSOR_DATA
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
         if isinstance(data, Tensor):
@@ -576,8 +667,140 @@ class Tensor:
     def __getitem__(self, index: Any) -> Tensor:
         return _index.getitem(self, index)
 
+    def __floordiv__(self, other: Any) -> Tensor:
+        return _rounding.floor_divide(self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return _rounding.floor_divide(other, self)
+
+    def __mod__(self, other: Any) -> Tensor:
+        return _rounding.remainder(self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return _rounding.remainder(other, self)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return Tensor._make(np.logical_xor(self.data, self._raw(other)) if self.data.dtype ==
+                            np.bool_ else np.bitwise_xor(self.data, self._raw(other)))
+
+    # ---- PyTorch's conveniences for porting scripts ---------------------------------------
+    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """A new tensor from ``data`` with this one's dtype (unless ``dtype``)."""
+        return Tensor(data, dtype=self.data.dtype if dtype is None else dtype,
+                      requires_grad=requires_grad)
+
+    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """zeros of ``size`` with this tensor's dtype (unless ``dtype``)."""
+        return zeros(*size, dtype=self.data.dtype if dtype is None else dtype,
+                     requires_grad=requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return ones(*size, dtype=self.data.dtype if dtype is None else dtype,
+                    requires_grad=requires_grad)
+
+    def new_empty(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return empty(*size, dtype=self.data.dtype if dtype is None else dtype,
+                     requires_grad=requires_grad)
+
+    def new_full(self, size: Sequence[int], fill_value: Any, dtype: Any = None,
+                 requires_grad: bool = False) -> Tensor:
+        return full(size, fill_value, dtype=self.data.dtype if dtype is None else dtype,
+                    requires_grad=requires_grad)
+
+    def type(self, dtype: Any = None) -> Any:
+        """Without an argument, PyTorch's type name (``'torch.FloatTensor'``); with a dtype (or
+        such a name), this tensor converted to it."""
+        if dtype is None:
+            return _TYPE_NAMES.get(self.data.dtype, f"deepwise.{self.data.dtype}")
+        if isinstance(dtype, str):
+            named = {v: k for k, v in _TYPE_NAMES.items()}
+            key = dtype.replace("deepwise.", "torch.")
+            if key not in named:
+                raise TypeError(f"type(): unknown type name {dtype!r}; expected one of "
+                                f"{sorted(named)} or a dtype")
+            dtype = named[key]
+        return self.to(dtype)
+
+    def is_floating_point(self) -> builtins.bool:
+        return self.data.dtype.kind == "f"
+
+    def element_size(self) -> builtins.int:
+        return self.data.itemsize
+
+    def nelement(self) -> builtins.int:
+        return builtins.int(self.data.size)
+
+    def ndimension(self) -> builtins.int:
+        return self.data.ndim
+
+    def _fill_random(self, op: str, draw: Callable[[np.random.Generator], np.ndarray],
+                     generator: Any) -> Tensor:
+        self._inplace(op)
+        gen = backend.default_generator() if generator is None else generator
+        self.data[...] = draw(gen)
+        return self
+
+    def uniform_(self, a: builtins.float = 0.0, b: builtins.float = 1.0, *,
+                 generator: Any = None) -> Tensor:
+        """Fill in place with samples of U(a, b) (deepwise's seeded generator)."""
+        return self._fill_random("uniform_", lambda g: g.uniform(a, b, self.data.shape),
+                                 generator)
+
+    def normal_(self, mean: builtins.float = 0.0, std: builtins.float = 1.0, *,
+                generator: Any = None) -> Tensor:
+        """Fill in place with samples of N(mean, std^2)."""
+        return self._fill_random("normal_", lambda g: g.normal(mean, std, self.data.shape),
+                                 generator)
+
+    def bernoulli_(self, p: builtins.float = 0.5, *, generator: Any = None) -> Tensor:
+        """Fill in place with 0/1 samples, 1 with probability ``p``."""
+        return self._fill_random("bernoulli_", lambda g: g.random(self.data.shape) < p,
+                                 generator)
+
+    def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+        self._inplace("masked_fill_")
+        np.copyto(self.data, np.asarray(self._raw(value), dtype=self.data.dtype),
+                  where=np.broadcast_to(self._raw(mask), self.data.shape))
+        return self
+
+    def scatter_(self, dim: builtins.int, index: Any, src: Any = None, *, value: Any = None,
+                 reduce: str | None = None) -> Tensor:
+        """In place :func:`deepwise.scatter` (``reduce='add'``: :func:`deepwise.scatter_add`)."""
+        self._inplace("scatter_")
+        if reduce not in (None, "add"):
+            raise ValueError(f"scatter_: reduce must be None or 'add', got {reduce!r}")
+        with autograd.no_grad():
+            if reduce == "add":
+                out = _index.scatter_add(self.detach(), dim, index,
+                                         src if src is not None else value)
+            else:
+                out = _index.scatter(self.detach(), dim, index, src, value=value)
+        self.data[...] = out.data
+        return self
+
+    def scatter_add_(self, dim: builtins.int, index: Any, src: Any) -> Tensor:
+        self._inplace("scatter_add_")
+        with autograd.no_grad():
+            self.data[...] = _index.scatter_add(self.detach(), dim, index, src).data
+        return self
+
+    def index_add_(self, dim: builtins.int, index: Any, source: Any, *,
+                   alpha: builtins.float = 1) -> Tensor:
+        self._inplace("index_add_")
+        with autograd.no_grad():
+            self.data[...] = _index.index_add(self.detach(), dim, index, source,
+                                              alpha=alpha).data
+        return self
+
+    def apply_(self, fn: Callable[[Any], Any]) -> Tensor:
+        """Apply a Python function to every entry, in place (slow: a loop in Python)."""
+        self._inplace("apply_")
+        self.data[...] = np.vectorize(fn, otypes=[self.data.dtype])(self.data)
+        return self
+
 
 autograd._bind_tensor(Tensor)
+_DATA_AS_TENSOR_DATA = _TensorDataSlot(Tensor.__dict__["data"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -688,4 +911,150 @@ def eye(n: builtins.int, m: builtins.int | None = None, dtype: Any = None,
 from .ops import arith as _arith  # noqa: E402
 from .ops import index as _index  # noqa: E402
 from .ops import linalg as _linalg  # noqa: E402
+from .ops import rounding as _rounding  # noqa: E402
 from .ops import shape as _shape  # noqa: E402
+
+# --------------------------------------------------------------------------------------------
+# PyTorch's devices, generators, type names and inference mode, for scripts that use them
+
+_TYPE_NAMES = {np.dtype(np.float32): "torch.FloatTensor",
+               np.dtype(np.float64): "torch.DoubleTensor",
+               np.dtype(np.float16): "torch.HalfTensor", np.dtype(np.int64): "torch.LongTensor",
+               np.dtype(np.int32): "torch.IntTensor", np.dtype(np.int16): "torch.ShortTensor",
+               np.dtype(np.int8): "torch.CharTensor", np.dtype(np.uint8): "torch.ByteTensor",
+               np.dtype(np.bool_): "torch.BoolTensor"}
+
+
+class device(str):  # noqa: N801 - PyTorch's name
+    """``deepwise.device("cpu")``: where tensors live. The only device is the CPU; asking for
+    ``"cuda"`` raises ValueError saying so. A str (``"cpu"``), so every ``.to(device)`` takes it;
+    ``device.type`` is ``"cpu"``, ``device.index`` None.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, type: Any = "cpu", index: builtins.int | None = None) -> device:  # noqa: A002
+        name = str(getattr(type, "type", type))
+        check_device(name if index is None else f"{name}:{index}", "device")
+        return super().__new__(cls, "cpu")
+
+    @property
+    def type(self) -> str:  # noqa: A003
+        return "cpu"
+
+    @property
+    def index(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return "device(type='cpu')"
+
+
+class Generator(np.random.Generator):
+    """``deepwise.Generator().manual_seed(42)``: a random generator of its own (PyTorch's
+    ``torch.Generator``). It is a NumPy Generator, so every ``generator=`` argument in deepwise
+    (``random_split``, ``DataLoader``, samplers) takes it. Draws differ from PyTorch's."""
+
+    def __init__(self, device: Any = "cpu") -> None:
+        check_device(device, "Generator")
+        super().__init__(np.random.PCG64())
+        self._seed: builtins.int | None = None
+
+    def manual_seed(self, seed: builtins.int) -> Generator:
+        """Reseed and return self (chainable, as in PyTorch)."""
+        if isinstance(seed, builtins.bool) or not isinstance(seed, (builtins.int, np.integer)):
+            raise TypeError(f"Generator.manual_seed: expected an int seed, got "
+                            f"{type(seed).__name__}")
+        self.bit_generator.state = np.random.PCG64(builtins.int(seed)).state
+        self._seed = builtins.int(seed)
+        return self
+
+    def initial_seed(self) -> builtins.int | None:
+        return self._seed
+
+    def get_state(self) -> dict:
+        return self.bit_generator.state
+
+    def set_state(self, state: dict) -> Generator:
+        self.bit_generator.state = state
+        return self
+
+
+class inference_mode(autograd._GradMode):  # noqa: N801 - PyTorch's name
+    """``with deepwise.inference_mode():`` (or as a decorator): nothing is recorded, as in
+    :class:`~deepwise.no_grad`; ``inference_mode(False)`` leaves grad mode as it is."""
+
+    def __init__(self, mode: builtins.bool = True) -> None:
+        super().__init__(False)
+        self.enabled = builtins.bool(mode)
+
+    def __enter__(self) -> None:
+        self.prev.append(_state.grad_enabled)
+        if self.enabled:
+            _state.grad_enabled = False
+
+
+def is_tensor(obj: Any) -> builtins.bool:
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(t: Tensor) -> builtins.bool:
+    return t.data.dtype.kind == "f"
+
+
+def numel(t: Tensor) -> builtins.int:
+    return builtins.int(t.data.size)
+
+
+def _typed(dtype: np.dtype) -> Callable[..., Tensor]:
+    def make(*args: Any) -> Tensor:
+        if len(args) == 1 and not isinstance(args[0], (builtins.int, np.integer)):
+            return Tensor(args[0], dtype=dtype)  # LongTensor([1, 2]): from data
+        return zeros(*args, dtype=dtype)  # FloatTensor(2, 3): a (2, 3) tensor (zeros)
+    make.__name__ = _TYPE_NAMES[dtype].split(".")[1]
+    make.__doc__ = (f"PyTorch's legacy constructor: ``{make.__name__}([..])`` from data, "
+                    f"``{make.__name__}(2, 3)`` a (2, 3) tensor of zeros, dtype {dtype}.")
+    return make
+
+
+FloatTensor = _typed(np.dtype(np.float32))
+DoubleTensor = _typed(np.dtype(np.float64))
+LongTensor = _typed(np.dtype(np.int64))
+IntTensor = _typed(np.dtype(np.int32))
+ByteTensor = _typed(np.dtype(np.uint8))
+BoolTensor = _typed(np.dtype(np.bool_))
+
+
+def multinomial(input: Tensor,  # noqa: A002 - PyTorch's name
+                num_samples: builtins.int, replacement: builtins.bool = False, *,
+                generator: Any = None) -> Tensor:
+    """Draw ``num_samples`` category indices per row of ``input`` (non-negative weights, (C,) or
+    (N, C)), with or without replacement: int64 (num_samples,) or (N, num_samples)."""
+    w = np.asarray(input.data if isinstance(input, Tensor) else input, dtype=np.float64)
+    if w.ndim not in (1, 2) or w.shape[-1] == 0:
+        raise ValueError(f"multinomial: expected weights (C,) or (N, C), got shape {w.shape}")
+    if (w < 0).any() or not np.isfinite(w).all() or (w.sum(-1) <= 0).any():
+        raise ValueError("multinomial: weights must be finite, non-negative, with a positive sum "
+                         "in every row")
+    if not replacement and num_samples > np.count_nonzero(w, axis=-1).min():
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "
+                         f"from {np.count_nonzero(w, axis=-1).min()} non-zero weights")
+    gen = backend.default_generator() if generator is None else generator
+    rows = w.reshape(-1, w.shape[-1])
+    out = np.stack([gen.choice(r.size, size=num_samples, replace=replacement, p=r / r.sum())
+                    for r in rows])  # one draw per row (a loop over rows, not samples)
+    return Tensor._make(out.reshape(*w.shape[:-1], num_samples).astype(np.int64))
+
+
+def bernoulli(input: Tensor,  # noqa: A002 - PyTorch's name
+              p: builtins.float | None = None, *, generator: Any = None) -> Tensor:
+    """0/1 samples (input's dtype), 1 with probability ``input`` (or ``p``) entry by entry."""
+    prob = input.data if p is None else np.full(input.shape, p)
+    if ((prob < 0) | (prob > 1)).any():
+        raise ValueError("bernoulli: probabilities must lie in [0, 1]")
+    gen = backend.default_generator() if generator is None else generator
+    return Tensor._make((gen.random(input.shape) < prob).astype(input.data.dtype))
+
+
+Tensor.multinomial = multinomial  # type: ignore[attr-defined]
+Tensor.bernoulli = bernoulli  # type: ignore[attr-defined]

@@ -26,9 +26,12 @@ The file format, in one screen:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import secrets
+import sys
+import threading
 import zlib
 from collections.abc import Iterator
 from typing import IO, Any
@@ -36,7 +39,8 @@ from typing import IO, Any
 import numpy as np
 
 from .. import backend
-from ..nn.module import state_dict_prefix_hint
+from ..nn.module import Module, state_dict_prefix_hint
+from ..nn.parameter import Parameter
 from ..tensor import Tensor, from_numpy
 
 __all__ = ["SerializationError", "CheckpointError", "atomic_write", "atomic_path", "save", "load",
@@ -49,6 +53,7 @@ _META_CRC = "deepwise.crc32"
 # markers in the JSON skeleton: where an array goes, and the containers JSON has no word for
 _TENSOR, _NDARRAY, _TUPLE, _DICT = "__tensor__", "__ndarray__", "__tuple__", "__dict__"
 _MARKERS = frozenset((_TENSOR, _NDARRAY, _TUPLE, _DICT))
+_ENCODE_MORE: Any = None  # set below, with the whole-module encoding
 _CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "epoch", "history", "rng_state")
 
 
@@ -193,6 +198,10 @@ def _encode(obj: Any, path: tuple, arrays: dict[str, np.ndarray]) -> Any:
         return [_encode(v, path + (i,), arrays) for i, v in enumerate(obj)]
     if isinstance(obj, tuple):
         return {_TUPLE: [_encode(v, path + (i,), arrays) for i, v in enumerate(obj)]}
+    if _ENCODE_MORE is not None:  # whole modules, sets, dtypes, functions (see below)
+        done, node = _ENCODE_MORE(obj, path, arrays)
+        if done:
+            return node
     raise SerializationError(
         f"save: cannot store a value of type {type(obj).__name__} at '{_dotted(path)}': deepwise "
         "files hold tensors, NumPy arrays, numbers, strings, None, and lists/tuples/dicts of them "
@@ -216,6 +225,8 @@ def _decode(node: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
             return tuple(_decode(v, arrays, where) for v in value)
         if tag == _DICT:
             return {k: _decode(v, arrays, where) for k, v in value}
+        if tag in _MORE_TAGS:
+            return _DECODE_MORE(tag, value, arrays, where)
     return {k: _decode(v, arrays, where) for k, v in node.items()}
 
 
@@ -232,11 +243,13 @@ def _crc32(arrays: dict[str, np.ndarray]) -> str:
 # save / load
 
 
-def save(obj: Any, path: str | os.PathLike) -> None:
+def save(obj: Any, path: str | os.PathLike | IO[bytes]) -> None:
     """Write ``obj`` (a state dict, or a nested checkpoint) to ``path`` as a safetensors file.
 
     Atomic: the target is replaced only once the new file is complete and on disk.
     Arrays of any shape (0-d and empty too) and bool/int/uint/float dtypes keep their dtype.
+    ``path`` may also be a binary file object (``torch.save(model, f)``); ``obj`` may be a whole
+    ``nn.Module`` (see :func:`load` for how it comes back).
     """
     st = _safetensors()
     arrays: dict[str, np.ndarray] = {}
@@ -244,14 +257,33 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     metadata = {_META_FORMAT: FORMAT_VERSION,
                 _META_STRUCTURE: json.dumps(skeleton, separators=(",", ":")),
                 _META_CRC: _crc32(arrays)}
+    if hasattr(path, "write"):
+        path.write(st.numpy.save(arrays, metadata=metadata))
+        return
     with atomic_path(path) as tmp:
         st.numpy.save_file(arrays, tmp, metadata=metadata)
 
 
-def load(path: str | os.PathLike) -> Any:
+def load(path: str | os.PathLike | IO[bytes], map_location: Any = None, *,
+         weights_only: bool = True, mmap: Any = None) -> Any:
     """Read a file written by :func:`save` (the same object comes back) or any safetensors file
-    (a dict of name -> Tensor). A truncated, corrupt or foreign file raises SerializationError."""
+    (a dict of name -> Tensor). A truncated, corrupt or foreign file raises SerializationError.
+
+    ``path`` may be a binary file object. A whole module comes back as it was saved, rebuilt
+    WITHOUT running any code of the file's choosing (no pickle): its class is looked up by name
+    and filled in. With ``weights_only=True`` (the default, as in PyTorch) only deepwise's own
+    classes and those allow-listed by ``deepwise.serialization.add_safe_globals([...])`` (or the
+    ``safe_globals([...])`` context) are looked up; ``weights_only=False`` trusts the file and
+    imports the modules it names. ``map_location`` must be the CPU (or None).
+    """
+    if map_location is not None and str(getattr(map_location, "type", map_location)) != "cpu" \
+            and not callable(map_location) and not isinstance(map_location, dict):
+        raise ValueError(f"load: map_location={map_location!r}: deepwise has no GPU backend, "
+                         "tensors load on 'cpu'")
+    _LOAD_OPTIONS.weights_only = bool(weights_only)
     st = _safetensors()
+    if hasattr(path, "read"):
+        return _load_bytes(path.read(), getattr(path, "name", "<file object>"))
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"load: no such file: '{path}'")
@@ -263,6 +295,24 @@ def load(path: str | os.PathLike) -> Any:
         raise SerializationError(
             f"load: '{path}' is not a readable safetensors file - it is truncated, corrupt, or in "
             f"another format (safetensors says: {e})") from e
+    return _rebuild(path, metadata, arrays)
+
+
+def _load_bytes(data: bytes, where: str) -> Any:
+    """:func:`load` from the bytes of a safetensors file (a file object's contents)."""
+    st = _safetensors()
+    try:
+        n = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8:8 + n])
+        metadata = header.get("__metadata__") or {}
+        arrays = st.numpy.load(data)
+    except Exception as e:
+        raise SerializationError(f"load: '{where}' is not a readable safetensors file - it is "
+                                 f"truncated, corrupt, or in another format ({e})") from e
+    return _rebuild(where, metadata, arrays)
+
+
+def _rebuild(path: str, metadata: dict, arrays: dict[str, np.ndarray]) -> Any:
     if _META_CRC in metadata and _crc32(arrays) != metadata[_META_CRC]:
         raise SerializationError(f"load: '{path}' is corrupt: the checksum of its array data does "
                                  f"not match the one written with it")
@@ -274,6 +324,133 @@ def load(path: str | os.PathLike) -> Any:
         raise SerializationError(f"load: '{path}' is corrupt: its structure metadata is not valid "
                                  f"JSON ({e})") from e
     return _decode(skeleton, arrays, path)
+
+
+# --------------------------------------------------------------------------------------------
+# whole modules, without pickle: the class by name, its attributes as data
+
+
+_OBJECT, _PARAM, _GLOBAL, _SET, _DTYPE = ("__object__", "__parameter__", "__global__",
+                                          "__set__", "__dtype__")
+_MORE_TAGS = frozenset((_OBJECT, _PARAM, _GLOBAL, _SET, _DTYPE))
+_MARKERS = _MARKERS | _MORE_TAGS
+_SAFE_GLOBALS: list[Any] = []
+_LOAD_OPTIONS = threading.local()
+_IN_MODULE = threading.local()
+
+
+def _qualified(obj: Any) -> str:
+    return f"{obj.__module__}:{obj.__qualname__}"
+
+
+def _encode_more(obj: Any, path: tuple, arrays: dict[str, np.ndarray]) -> tuple[bool, Any]:
+    """The JSON node of a Module (class name + attributes), Parameter, set, dtype or named
+    function/class; (False, None) for anything else."""
+    if isinstance(obj, Parameter):
+        return True, {_PARAM: [_store(obj.data, path, arrays), obj.requires_grad]}
+    if isinstance(obj, Module):
+        hooks = [k for k in ("_forward_pre_hooks", "_forward_hooks") if obj.__dict__.get(k)]
+        if hooks:
+            raise SerializationError(f"save: the module at '{_dotted(path)}' "
+                                     f"({type(obj).__name__}) has {hooks} registered; hooks are "
+                                     "code and are not saved - remove them first")
+        state = {k: v for k, v in obj.__dict__.items()
+                 if k not in ("_forward_pre_hooks", "_forward_hooks")}
+        _IN_MODULE.depth = getattr(_IN_MODULE, "depth", 0) + 1
+        try:
+            return True, {_OBJECT: [_qualified(type(obj)), _encode(state, path, arrays)]}
+        finally:
+            _IN_MODULE.depth -= 1
+    if not getattr(_IN_MODULE, "depth", 0):  # sets, dtypes, functions: only as module attributes
+        return False, None
+    if isinstance(obj, (set, frozenset)):
+        return True, {_SET: [_encode(v, path, arrays) for v in sorted(obj, key=repr)]}
+    if isinstance(obj, np.dtype):
+        return True, {_DTYPE: str(obj)}
+    if (isinstance(obj, type) or callable(obj)) and hasattr(obj, "__qualname__") and \
+            "<" not in obj.__qualname__ and getattr(obj, "__module__", None):
+        return True, {_GLOBAL: _qualified(obj)}  # a function or class by name (not a lambda)
+    return False, None
+
+
+def _allowed(name: str) -> bool:
+    if name.startswith("deepwise.") or name.startswith("numpy:") or \
+            not getattr(_LOAD_OPTIONS, "weights_only", True):
+        return True
+    return any(_qualified(g) == name for g in _SAFE_GLOBALS)
+
+
+def _resolve(name: str, where: str) -> Any:
+    """The class or function ``module:qualname`` - only if allowed (see :func:`load`)."""
+    if not _allowed(name):
+        raise SerializationError(
+            f"load: '{where}' holds an object of {name.replace(':', '.')}, which is not "
+            f"allow-listed, so it is not rebuilt (weights_only=True). If you trust this file, "
+            f"pass weights_only=False, or allow the class: "
+            f"deepwise.serialization.add_safe_globals([{name.split(':')[1]}])")
+    module, _, qual = name.partition(":")
+    try:
+        obj = sys.modules.get(module) or importlib.import_module(module)
+        for part in qual.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as e:
+        raise SerializationError(f"load: '{where}' names {name.replace(':', '.')}, which cannot "
+                                 f"be found ({e}); import or define it before loading") from e
+    return obj
+
+
+def _decode_more(tag: str, value: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
+    if tag == _PARAM:
+        key, requires_grad = value
+        if key not in arrays:
+            raise SerializationError(f"load: '{where}' is corrupt: no array '{key}'")
+        return Parameter(arrays[key], requires_grad=requires_grad)
+    if tag == _SET:
+        return {_decode(v, arrays, where) for v in value}
+    if tag == _DTYPE:
+        return np.dtype(value)
+    if tag == _GLOBAL:
+        return _resolve(value, where)
+    name, state = value
+    cls = _resolve(name, where)
+    if not (isinstance(cls, type) and issubclass(cls, Module)):
+        raise SerializationError(f"load: '{where}': {name} is not an nn.Module subclass")
+    obj = cls.__new__(cls)  # no __init__: the saved attributes are the object
+    attrs = _decode(state, arrays, where)
+    attrs.setdefault("_forward_pre_hooks", [])
+    attrs.setdefault("_forward_hooks", [])
+    obj.__dict__.update(attrs)
+    return obj
+
+
+_ENCODE_MORE, _DECODE_MORE = _encode_more, _decode_more
+
+
+def add_safe_globals(safe_globals: list[Any]) -> None:
+    """Allow ``load(..., weights_only=True)`` to rebuild objects of these classes (your own
+    ``nn.Module`` subclasses) and to name these functions."""
+    for g in safe_globals:
+        if g not in _SAFE_GLOBALS:
+            _SAFE_GLOBALS.append(g)
+
+
+def get_safe_globals() -> list[Any]:
+    return list(_SAFE_GLOBALS)
+
+
+def clear_safe_globals() -> None:
+    _SAFE_GLOBALS.clear()
+
+
+@contextlib.contextmanager
+def safe_globals(safe_globals: list[Any]) -> Iterator[None]:
+    """``with safe_globals([MyModel]): load(f)`` - the allow-list extended for one block."""
+    before = list(_SAFE_GLOBALS)
+    add_safe_globals(safe_globals)
+    try:
+        yield
+    finally:
+        _SAFE_GLOBALS[:] = before
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,12 +15,16 @@ from . import attention
 from . import distance
 from . import ctc
 from . import vae
+from . import sort
+from . import rounding
 
 FAMILIES = (arith, reduce, shape, index, linalg, activation, loss, conv, pool, interpolate, norm,
             embedding, rnn, attention)
 FAMILIES += (distance,)
 FAMILIES += (ctc,)
 FAMILIES += (vae,)
+FAMILIES += (sort,)
+FAMILIES += (rounding,)
 
 for _m in FAMILIES:
     for _name in _m.TENSOR_METHODS:

@@ -13,12 +13,16 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function, ShapeError
+from ..backend import get_array_module
 from ..tensor import Tensor
 from .shape import _ax, _dim, reshape
 
 __all__ = ["getitem", "gather", "index_select"]
 
 TENSOR_METHODS = ("gather", "index_select")
+__all__ += ["tril", "triu", "masked_select", "nonzero", "scatter", "scatter_add", "index_add"]
+TENSOR_METHODS += ("tril", "triu", "masked_select", "nonzero", "scatter", "scatter_add",
+                   "index_add")
 
 
 def _scatter_add(shape: tuple, index: Any, g: np.ndarray) -> np.ndarray:
@@ -165,3 +169,179 @@ def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
     idx = idx.reshape(-1)
     _check_range(idx, x.shape[d], "index_select", dim, x.shape)
     return IndexSelect.apply(x, index=idx, dim=d)
+
+
+# ---- triangles: keep the entries on one side of a diagonal -----------------------------------
+
+
+class Triangle(Function):
+    """y = x * M with M the (lower or upper) triangle mask of the last two axes;  dL/dx = g * M."""
+
+    def forward(self, x: Any, diagonal: int = 0, upper: bool = False) -> Any:
+        xp = get_array_module(x)
+        n, m = x.shape[-2:]
+        rows, cols = xp.arange(n)[:, None], xp.arange(m)[None, :]
+        self.mask = cols - rows >= diagonal if upper else cols - rows <= diagonal
+        return xp.where(self.mask, x, xp.zeros((), x.dtype))
+
+    def backward(self, g: Any) -> Any:
+        xp = get_array_module(g)
+        return xp.where(self.mask, g, xp.zeros((), g.dtype))
+
+
+def _triangle(op: str, x: Tensor, diagonal: int, upper: bool) -> Tensor:
+    if x.ndim < 2:
+        raise ShapeError(f"{op}: expected a matrix or a batch of matrices (..., n, m), got shape "
+                         f"{tuple(x.shape)}")
+    return Triangle.apply(x, diagonal=int(diagonal), upper=upper)
+
+
+def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two axes (entries with col - row <= diagonal), the rest 0.
+
+    >>> tril(deepwise.ones(3, 3)).tolist()[0]
+    [1.0, 0.0, 0.0]
+    """
+    return _triangle("tril", x, diagonal, upper=False)
+
+
+def triu(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two axes (entries with col - row >= diagonal), the rest 0."""
+    return _triangle("triu", x, diagonal, upper=True)
+
+
+# ---- masks and positions ------------------------------------------------------------------
+
+
+def _bool_mask(mask: Any, op: str) -> Any:
+    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise TypeError(f"{op}: mask must be a bool tensor, got {m.dtype} (compare first: x > 0)")
+    return m
+
+
+def masked_select(x: Tensor, mask: Any) -> Tensor:
+    """The entries of x where ``mask`` (broadcast with x) is True, as a 1-D tensor; the gradient
+    goes back to those entries (through ``x[mask]``)."""
+    from .shape import expand
+
+    m = _bool_mask(mask, "masked_select")
+    try:
+        shape = np.broadcast_shapes(tuple(x.shape), m.shape)
+    except ValueError:
+        raise ShapeError(f"masked_select: mask of shape {m.shape} does not broadcast with the "
+                         f"input's shape {tuple(x.shape)}") from None
+    xb = x if tuple(x.shape) == shape else expand(x, *shape)
+    return getitem(xb, np.broadcast_to(m, shape))
+
+
+def nonzero(x: Tensor, *, as_tuple: bool = False) -> Any:
+    """The positions of the non-zero entries: int64 (count, ndim), or with ``as_tuple`` one 1-D
+    tensor per axis (ready for indexing). Not differentiable (positions have no gradient)."""
+    xp = get_array_module(x.data)
+    pos = xp.nonzero(x.data)
+    if as_tuple:
+        return tuple(Tensor._make(p.astype(np.int64)) for p in pos)
+    return Tensor._make(xp.stack(pos, axis=1).astype(np.int64) if pos else
+                        xp.zeros((int(bool(x.data)), 0), np.int64))
+
+
+# ---- scatter: write (or add) values at positions along one axis ---------------------------
+
+
+def _scatter_grid(index: Any, dim: int) -> tuple:
+    grid = list(np.indices(index.shape, sparse=True))
+    grid[dim] = index
+    return tuple(grid)
+
+
+class Scatter(Function):
+    """y = x with y[..., index[i, j], ...] = src[i, j] along dim (the last write wins);
+    dL/dx = g with zeros where y was written,  dL/dsrc = g gathered at index."""
+
+    def forward(self, x: Any, src: Any, index: Any = None, dim: int = 0,
+                add: bool = False) -> Any:
+        xp = get_array_module(x)
+        self.grid, self.add = _scatter_grid(index, dim), add
+        y = x.copy()
+        if isinstance(src, (int, float, bool)) or getattr(src, "ndim", 1) == 0:
+            src = xp.broadcast_to(xp.asarray(src, dtype=x.dtype), index.shape)
+        elif src.shape != index.shape:
+            src = src[tuple(slice(0, k) for k in index.shape)]
+        if add:
+            np.add.at(y, self.grid, src)
+        else:
+            y[self.grid] = src
+        return y
+
+    def backward(self, g: Any) -> tuple:
+        nx, ns = self.needs_input_grad
+        gx = gs = None
+        if nx:
+            gx = g
+            if not self.add:
+                gx = g.copy()
+                gx[self.grid] = 0
+        if ns:
+            gs = g[self.grid]
+        return gx, gs
+
+
+def _scatter(op: str, x: Tensor, dim: int, index: Any, src: Any, add: bool) -> Tensor:
+    d = _dim(dim, x.shape, op)
+    idx = _index_array(index, op)
+    sh = tuple(x.shape)
+    if idx.ndim != len(sh) or any(m > n for k, (m, n) in enumerate(zip(idx.shape, sh)) if k != d):
+        raise ShapeError(f"{op}: index of shape {idx.shape} for an input of shape {sh} along dim "
+                         f"{dim}; expected {len(sh)} dims, no larger than the input except in "
+                         f"dim {dim}")
+    if isinstance(src, Tensor) and src.ndim and (src.ndim != idx.ndim or any(
+            m > n for m, n in zip(idx.shape, src.shape))):
+        raise ShapeError(f"{op}: src of shape {tuple(src.shape)} is smaller than the index "
+                         f"{idx.shape}; expected src at least as large in every dim")
+    _check_range(idx, sh[d], op, dim, sh)
+    return Scatter.apply(x, src, index=idx, dim=d, add=add)
+
+
+def scatter(x: Tensor, dim: int, index: Any, src: Any = None, *, value: Any = None) -> Tensor:
+    """Out of place: x with ``x[index[i][j]][j] = src[i][j]`` (dim=0), or ``= value``.
+    Repeated positions: one of the writes wins (as in PyTorch, which leaves it unspecified)."""
+    if (src is None) == (value is None):
+        raise TypeError("scatter: pass exactly one of src (a tensor) and value (a number)")
+    return _scatter("scatter", x, dim, index, value if src is None else src, add=False)
+
+
+def scatter_add(x: Tensor, dim: int, index: Any, src: Tensor) -> Tensor:
+    """Out of place: x with ``src[i][j]`` added at ``x[index[i][j]][j]`` (dim=0), repeats summed."""
+    return _scatter("scatter_add", x, dim, index, src, add=True)
+
+
+class IndexAdd(Function):
+    """y = x;  y[index[k] along dim] += alpha * source[k along dim];
+    dL/dx = g,  dL/dsource = alpha * g[index along dim]."""
+
+    def forward(self, x: Any, source: Any, index: Any = None, dim: int = 0,
+                alpha: float = 1) -> Any:
+        self.index, self.dim, self.alpha = index, dim, alpha
+        y = x.copy()
+        np.add.at(y, _ax(dim, index), source * alpha if alpha != 1 else source)
+        return y
+
+    def backward(self, g: Any) -> tuple:
+        xp = get_array_module(g)
+        gs = xp.take(g, self.index, axis=self.dim)
+        return g, gs * self.alpha if self.alpha != 1 else gs
+
+
+def index_add(x: Tensor, dim: int, index: Any, source: Tensor, *, alpha: float = 1) -> Tensor:
+    """Out of place: x with ``alpha * source`` added at the positions ``index`` (1-D) along
+    ``dim`` (repeats summed). source: x's shape with ``len(index)`` along ``dim``."""
+    d = _dim(dim, x.shape, "index_add")
+    idx = _index_array(index, "index_add").reshape(-1)
+    want = tuple(len(idx) if k == d else n for k, n in enumerate(x.shape))
+    if tuple(source.shape) != want:
+        raise ShapeError(f"index_add: source has shape {tuple(source.shape)}, expected {want} "
+                         f"(the input's {tuple(x.shape)} with len(index)={len(idx)} along dim "
+                         f"{dim})")
+    _check_range(idx, x.shape[d], "index_add", dim, x.shape)
+    return IndexAdd.apply(x, source, index=idx, dim=d, alpha=alpha)

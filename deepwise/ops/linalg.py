@@ -8,13 +8,16 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function, ShapeError, unbroadcast
+from ..backend import get_array_module
 from ..tensor import Tensor, check_dtypes
 
 __all__ = [
     'matmul', 'bmm', 'linear',
 ]
+__all__ += ['mm', 'mv', 'dot', 'outer', 'einsum']
 
 TENSOR_METHODS = ("matmul", "bmm")
+TENSOR_METHODS += ("mm", "mv", "dot", "outer")
 
 
 def _matmul_shapes(op: str, sa: tuple, sb: tuple) -> None:
@@ -143,3 +146,126 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if bias is not None:
         check_dtypes("linear", bias, weight, ("bias", "weight"))
     return Linear.apply(x, weight, bias)
+
+
+# ---- PyTorch's fixed-rank products: the MatMul op behind a shape check ----------------------
+
+
+def _shape_of(x: Any) -> tuple:
+    return tuple(np.shape(x.data if isinstance(x, Tensor) else x))
+
+
+def _ranks(op: str, a: Any, b: Any, ra: int, rb: int, what: str) -> None:
+    sa, sb = _shape_of(a), _shape_of(b)
+    if len(sa) != ra or len(sb) != rb:
+        raise ShapeError(f"{op}: expected {what}, got {sa} and {sb}")
+    _matmul_shapes(op, sa, sb)
+    check_dtypes(op, a, b, ("a", "b"))
+
+
+def mm(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product of two matrices: (n, k) @ (k, m) -> (n, m) (no broadcasting)."""
+    _ranks("mm", a, b, 2, 2, "two matrices (n, k) and (k, m)")
+    return MatMul.apply(a, b)
+
+
+def mv(a: Tensor, v: Tensor) -> Tensor:
+    """Matrix times vector: (n, k) @ (k,) -> (n,)."""
+    _ranks("mv", a, v, 2, 1, "a matrix (n, k) and a vector (k,)")
+    return MatMul.apply(a, v)
+
+
+def dot(a: Tensor, b: Tensor) -> Tensor:
+    """Inner product of two vectors of one length: (k,) . (k,) -> ()."""
+    _ranks("dot", a, b, 1, 1, "two vectors (k,) of one length")
+    return MatMul.apply(a, b)
+
+
+def outer(a: Tensor, b: Tensor) -> Tensor:
+    """Outer product of two vectors: (n,) x (m,) -> (n, m), as a (n, 1) @ (1, m) product."""
+    sa, sb = _shape_of(a), _shape_of(b)
+    if len(sa) != 1 or len(sb) != 1:
+        raise ShapeError(f"outer: expected two vectors, got {sa} and {sb}")
+    check_dtypes("outer", a, b, ("a", "b"))
+    from .shape import reshape
+
+    return MatMul.apply(reshape(a, sa[0], 1), reshape(b, 1, sb[0]))
+
+
+class Einsum(Function):
+    """y = einsum(spec, x_1, ..., x_n);  dL/dx_i = einsum(g, x_j (j != i) -> subscripts of x_i),
+    broadcast over the indices that only x_i carries (they were summed away in the forward).
+
+    Shape: given by ``spec``, e.g. ``"bij,bjk->bik"``. Each operand's subscripts are distinct
+    letters (no repeated index inside one operand: no diagonals).
+    """
+
+    def forward(self, *xs: Any, spec: str, subs: list[str], out: str) -> Any:
+        xp = get_array_module(*xs)
+        self.xs, self.inputs_subs, self.output_subs = xs, subs, out
+        return xp.einsum(spec, *xs, optimize=len(xs) > 2)
+
+    def backward(self, g: Any) -> tuple:
+        xp = get_array_module(g)
+        ins, out = self.inputs_subs, self.output_subs
+        grads = []
+        for i, (x, need) in enumerate(zip(self.xs, self.needs_input_grad)):
+            if not need:
+                grads.append(None)
+                continue
+            others = [s for j, s in enumerate(ins) if j != i]
+            seen = set(out).union(*others)
+            keep = "".join(c for c in ins[i] if c in seen)
+            spec = ",".join([out, *others]) + "->" + keep
+            gi = xp.einsum(spec, g, *[x2 for j, x2 in enumerate(self.xs) if j != i],
+                           optimize=len(self.xs) > 1)
+            if keep != ins[i]:  # put back the axes only x_i had, then broadcast along them
+                gi = gi.reshape([x.shape[k] if c in seen else 1 for k, c in enumerate(ins[i])])
+                gi = xp.broadcast_to(gi, x.shape)
+            grads.append(xp.ascontiguousarray(gi))
+        return tuple(grads)
+
+
+def einsum(equation: str, *operands: Any) -> Tensor:
+    """Einstein summation, PyTorch's ``torch.einsum(equation, *operands)`` (operands as separate
+    arguments or one list). Explicit output (``"ij,jk->ik"``) or implicit (``"ij,jk"``, the
+    output's letters in alphabetical order); no ``...`` and no repeated letter in one operand.
+
+    >>> einsum("ij,j->i", deepwise.ones(2, 3), deepwise.ones(3)).tolist()
+    [3.0, 3.0]
+    """
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    eq = equation.replace(" ", "")
+    if "..." in eq:
+        raise ValueError(f"einsum: '...' (ellipsis) is not supported in {equation!r}; name the "
+                         "dimensions with letters")
+    lhs, arrow, out = eq.partition("->")
+    subs = lhs.split(",")
+    if len(subs) != len(operands):
+        raise ValueError(f"einsum: {equation!r} names {len(subs)} operands, got {len(operands)}")
+    if not arrow:
+        counts = {c: lhs.count(c) for c in set(lhs) if c.isalpha()}
+        out = "".join(sorted(c for c, n in counts.items() if n == 1))
+    sizes: dict[str, int] = {}
+    for k, (s, x) in enumerate(zip(subs, operands)):
+        shape = _shape_of(x)
+        if not s.isalpha() and s:
+            raise ValueError(f"einsum: operand {k} subscripts {s!r} must be letters")
+        if len(set(s)) != len(s):
+            raise ValueError(f"einsum: operand {k} repeats a letter in {s!r} (diagonals are not "
+                             "supported)")
+        if len(s) != len(shape):
+            raise ShapeError(f"einsum: operand {k} has {len(shape)} dimensions {shape} but "
+                             f"{s!r} names {len(s)}")
+        for c, n in zip(s, shape):
+            if sizes.setdefault(c, n) != n:
+                raise ShapeError(f"einsum: index {c!r} has size {sizes[c]} in one operand and "
+                                 f"{n} in operand {k} ({equation!r})")
+    missing = [c for c in out if c not in sizes]
+    if missing:
+        raise ValueError(f"einsum: output index {missing[0]!r} appears in no operand "
+                         f"({equation!r})")
+    for k in range(1, len(operands)):
+        check_dtypes("einsum", operands[0], operands[k], ("operand 0", f"operand {k}"))
+    return Einsum.apply(*operands, spec=",".join(subs) + "->" + out, subs=subs, out=out)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function, ShapeError
+from ..backend import get_array_module
 from ..tensor import Tensor
 from .arith import cast, maximum, minimum
 
@@ -27,6 +28,8 @@ __all__ = [
 
 TENSOR_METHODS = ("sum", "mean", "var", "std", "max", "min", "amax", "amin", "argmax", "argmin",
                   "logsumexp", "prod", "norm", "cumsum")
+__all__ += ["allclose", "isclose", "equal"]
+TENSOR_METHODS += ("allclose", "isclose", "equal")
 
 # what x.max(dim) returns, as torch.return_types.max: fields ``values`` and ``indices``
 MaxResult = namedtuple("max", ["values", "indices"])
@@ -503,3 +506,35 @@ def norm(x: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False,
     if isinstance(p, str) or isinstance(p, bool):
         raise ValueError(f"norm: p must be a number, inf, 'fro' or 'nuc', got {p!r}")
     return Norm.apply(x, p=float(p), axes=_dims("norm", dim, x.shape), keepdim=keepdim)
+
+
+# ---- comparisons of whole tensors (no gradient) ---------------------------------------------
+
+
+def _arr(v: Any) -> Any:
+    return v.data if isinstance(v, Tensor) else np.asarray(v)
+
+
+def isclose(a: Any, b: Any, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> Tensor:
+    """``|a - b| <= atol + rtol * |b|`` elementwise (bool; shapes broadcast)."""
+    xa, xb = _arr(a), _arr(b)
+    xp = get_array_module(xa, xb)
+    try:
+        xp.broadcast_shapes(xa.shape, xb.shape)
+    except ValueError:
+        raise ShapeError(f"isclose: shapes {xa.shape} and {xb.shape} do not broadcast") from None
+    return Tensor._make(xp.asarray(xp.isclose(xa, xb, rtol=rtol, atol=atol,
+                                              equal_nan=equal_nan)))
+
+
+def allclose(a: Any, b: Any, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> bool:
+    """True when every entry of ``a`` is close to ``b``'s (:func:`isclose`): a Python bool."""
+    return bool(isclose(a, b, rtol, atol, equal_nan).data.all())
+
+
+def equal(a: Any, b: Any) -> bool:
+    """True when ``a`` and ``b`` have the same shape and the same values (a Python bool)."""
+    xa, xb = _arr(a), _arr(b)
+    return xa.shape == xb.shape and bool(get_array_module(xa, xb).array_equal(xa, xb))

@@ -32,6 +32,8 @@ __all__ = [
 TENSOR_METHODS = ("reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "transpose",
                   "permute", "expand", "expand_as", "broadcast_to", "repeat", "split", "chunk",
                   "narrow", "flip", "roll")
+__all__ += ["t", "view_as", "reshape_as", "unbind", "swapaxes", "movedim"]
+TENSOR_METHODS += ("t", "view_as", "reshape_as", "unbind", "swapaxes", "movedim")
 
 
 def _dim(dim: Any, shape: tuple, op: str, extra: int = 0) -> int:
@@ -496,3 +498,49 @@ def roll(x: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] | Non
 
 
 # ---- indexing ------------------------------------------------------------------------------
+
+
+# ---- PyTorch's shorthands, built on the ops above ---------------------------------------------
+
+
+def t(x: Tensor) -> Tensor:
+    """The transpose of a matrix (a vector or a scalar as it is): (n, m) -> (m, n)."""
+    if x.ndim > 2:
+        raise ShapeError(f"t: expects a tensor with at most 2 dims, got shape {tuple(x.shape)}; "
+                         "use transpose(dim0, dim1) or permute for more")
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+def view_as(x: Tensor, other: Tensor) -> Tensor:
+    """``x.view(other.shape)``: the same elements in ``other``'s shape."""
+    return view(x, tuple(other.shape))
+
+
+def reshape_as(x: Tensor, other: Tensor) -> Tensor:
+    """``x.reshape(other.shape)``."""
+    return reshape(x, tuple(other.shape))
+
+
+def swapaxes(x: Tensor, axis0: int, axis1: int) -> Tensor:
+    """NumPy's name for :func:`transpose`."""
+    return transpose(x, axis0, axis1)
+
+
+def movedim(x: Tensor, source: int | Sequence[int], destination: int | Sequence[int]) -> Tensor:
+    """Move axes ``source`` to positions ``destination`` (the others keep their order)."""
+    src = [source] if isinstance(source, (int, np.integer)) else list(source)
+    dst = [destination] if isinstance(destination, (int, np.integer)) else list(destination)
+    if len(src) != len(dst):
+        raise ShapeError(f"movedim: {len(src)} source dims but {len(dst)} destinations")
+    src = [_dim(d, x.shape, "movedim") for d in src]
+    dst = [_dim(d, x.shape, "movedim") for d in dst]
+    order = [d for d in range(x.ndim) if d not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute(x, *order)
+
+
+def unbind(x: Tensor, dim: int = 0) -> tuple:
+    """The slices of x along ``dim``, that axis removed: (3, 4).unbind(0) -> three (4,) tensors."""
+    d = _dim(dim, _need_dims(x, "unbind"), "unbind")
+    return tuple(squeeze(p, d) for p in split(x, 1, d)) if x.shape[d] else ()
