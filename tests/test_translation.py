@@ -170,6 +170,25 @@ def test_decoding_greedy_beam_and_batching(k: int):
         assert logprob(i, beams[i]) >= logprob(i, greedy[i]) - 1e-4
 
 
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_transformer_incremental_steps_equal_the_full_decoder(norm_first: bool):
+    """step() runs one new position against cached layer inputs; its logits are the
+    teacher-forced ones of the whole prefix."""
+    dw.manual_seed(1)
+    model = models.TransformerTranslator(V_SRC, V_TGT, d_model=8, nhead=2, num_encoder_layers=1,
+                                         num_decoder_layers=2, dim_feedforward=16,
+                                         norm_first=norm_first).eval()
+    src, lens = np.array([[4, 5, 6], [7, 8, 0]]), np.array([3, 2])
+    tgt = np.array([[2, 5, 6, 7, 3], [2, 8, 9, 10, 4]])
+    full = model(dw.tensor(src), lens, dw.tensor(tgt)).data
+    with dw.no_grad():
+        memory = model.encode(dw.tensor(src), lens)
+        state = model.start(memory)
+        for t in range(tgt.shape[1]):
+            logits, state = model.step(tgt[:, t], state, memory)
+            np.testing.assert_allclose(logits.data, full[:, t], rtol=1e-4, atol=1e-5)
+
+
 def test_model_errors_and_registry():
     model = _models()[0]
     with pytest.raises(ValueError, match="src_lengths must hold N = 1"):

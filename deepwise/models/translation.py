@@ -236,8 +236,8 @@ class TransformerTranslator(Seq2Seq):
     and a projection to the target vocabulary. Padding is masked in every attention (source
     keys, target keys) and the decoder's self-attention is causal.
 
-    Decoding re-runs the decoder on the prefix at each step (no key/value cache: sentences
-    here are short, and it keeps one code path).
+    Decoding runs one new position per step through the decoder; each layer keeps the inputs of
+    the earlier positions, so its self-attention needs no recomputation of the prefix.
 
     Shape: src (N, S), src_lengths (N,), tgt_in (N, T) -> logits (N, T, tgt_vocab_size).
     """
@@ -283,16 +283,40 @@ class TransformerTranslator(Seq2Seq):
     def forward(self, src: Tensor, src_lengths: Any, tgt_in: Tensor) -> Tensor:
         return self.out(self._decode(tgt_in, self.encode(src, src_lengths)))
 
-    def start(self, memory: dict) -> np.ndarray:
-        return np.zeros((memory["mask"].shape[0], 0), dtype=np.int64)
+    def start(self, memory: dict) -> dict:
+        """The decoding state: the position, and per decoder layer the inputs it has seen."""
+        return {"t": 0, "inputs": [None] * len(self.transformer.decoder.layers)}
 
-    def step(self, prev_ids: np.ndarray, state: np.ndarray, memory: dict) -> tuple:
-        prefix = np.concatenate([state, np.asarray(prev_ids, np.int64)[:, None]], axis=1)
-        h = self._decode(Tensor._make(prefix), memory)
-        return self.out(h[:, -1]), prefix
+    def step(self, prev_ids: np.ndarray, state: dict, memory: dict) -> tuple:
+        """One position: only the new token runs through each layer; its self-attention reads
+        the cached inputs of the earlier positions (the causal mask, without recomputing them)."""
+        t, dec = state["t"], self.transformer.decoder
+        ids = Tensor._make(np.asarray(prev_ids, np.int64)[:, None])
+        pe = self.pos.pe.data[t].astype(self.tgt_embed.weight.dtype, copy=False)
+        x = self.pos.dropout(self.tgt_embed(ids) * self.scale + pe)  # (N, 1, d)
+        mem, mmask = memory["memory"], memory["mask"]
+        inputs = []
+        for layer, past in zip(dec.layers, state["inputs"]):
+            seq = x if past is None else _shape.cat([past, x], dim=1)  # (N, t + 1, d)
+            inputs.append(seq)
+            if layer.norm_first:
+                kv = layer.norm1(seq)
+                att = layer.self_attn(kv[:, -1:], kv, kv, need_weights=False)[0]
+                h = x + layer.dropout1(att)
+                h = h + layer._mha_block(layer.norm2(h), mem, None, mmask)
+                x = h + layer._ff_block(layer.norm3(h))
+            else:
+                att = layer.self_attn(x, seq, seq, need_weights=False)[0]
+                h = layer.norm1(x + layer.dropout1(att))
+                h = layer.norm2(h + layer._mha_block(h, mem, None, mmask))
+                x = layer.norm3(h + layer._ff_block(h))
+        if dec.norm is not None:
+            x = dec.norm(x)
+        return self.out(x[:, 0]), {"t": t + 1, "inputs": inputs}
 
-    def select(self, state: np.ndarray, memory: dict, rows: np.ndarray) -> tuple:
-        return state[rows], {k: _rows(v, rows) for k, v in memory.items()}
+    def select(self, state: dict, memory: dict, rows: np.ndarray) -> tuple:
+        inputs = [None if a is None else Tensor._make(a.data[rows]) for a in state["inputs"]]
+        return {"t": state["t"], "inputs": inputs}, {k: _rows(v, rows) for k, v in memory.items()}
 
     @no_grad()
     def cross_attention(self, src: Any, src_lengths: Any, tgt_in: Any) -> list[np.ndarray]:
