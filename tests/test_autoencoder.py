@@ -115,7 +115,10 @@ def test_denoising_corrupts_in_training_only():
     np.testing.assert_array_equal(model.corrupt_input(x).numpy(), x.numpy())
     np.testing.assert_allclose(model(x).numpy(), model(x).numpy())
     model.train()
-    assert (model.corrupt_input(x).numpy() == 0).mean() > 0.3
+    seen = model.corrupt_input(x).numpy()
+    assert (seen == 0).mean() > 0.3
+    kept = seen != 0  # the kept pixels are scaled by 1 / (1 - 0.5), as inverted dropout
+    np.testing.assert_allclose(seen[kept], 2 * x.numpy()[kept], rtol=1e-6)
     assert "noise='mask'" in repr(model)
 
 
@@ -370,18 +373,19 @@ def test_command_errors(tmp_path):
 
 @pytest.mark.slow
 def test_pretraining_beats_scratch_on_1000_labels():
-    """Pretrain the MLP VAE on 20,000 unlabelled Fashion-MNIST images (2 epochs), then fine-tune
-    it on 1,000 labels (100 per class); the same network from scratch gets the same 300 steps.
-    Measured (seed 0): see BENCHMARKS.md; the bound leaves a margin for other seeds."""
+    """Pretrain the MLP autoencoder on the 60,000 training images without labels (one epoch),
+    then fine-tune it on 1,000 labels (100 per class, seed 0); the same network from scratch
+    gets the same 300 steps. A wrong pretraining (or a fine-tune that loaded nothing) gives no
+    gain. Measured: see BENCHMARKS.md ("Autoencoders"); the bound leaves a margin."""
     x_train, y_train = _fashion(True)
     x_test, y_test = _fashion(False)
     start = time.perf_counter()
     dw.manual_seed(0)
-    model, config = app.build("vae")
-    app.pretrain(model, x_train[:20000], epochs=2, seed=0)
+    model, config = app.build("ae")
+    app.pretrain(model, x_train, epochs=1, seed=0)
     res = app.semi_supervised(model, config, x_train, y_train, x_test[:5000], y_test[:5000],
                               labels=1000, seeds=(0,), steps=300)
     print(f"\n1,000 labels: pretrained {res['accuracy_pretrained']:.4f}, scratch "
-          f"{res['accuracy_scratch']:.4f}, probe {res['accuracy_linear_probe']:.4f} "
+          f"{res['accuracy_scratch']:.4f}, linear probe {res['accuracy_linear_probe']:.4f} "
           f"({time.perf_counter() - start:.0f} s)")
-    assert res["accuracy_pretrained"] >= res["accuracy_scratch"] + 0.02, res
+    assert res["accuracy_pretrained"] >= res["accuracy_scratch"] + 0.01, res
