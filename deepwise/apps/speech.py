@@ -287,13 +287,15 @@ def train_strings(train: FSDD, epochs: int = 12, strings_per_epoch: int = 1500,
                   batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
                   test_strings: list | None = None, verbose: bool = True,
                   max_minutes: float | None = None, hidden_size: int = 128,
-                  num_layers: int = 2) -> tuple[Any, dict]:
+                  num_layers: int = 2, channels: int = 128, max_digits: int = 7,
+                  subsample: int = 2) -> tuple[Any, dict]:
     """Train the conv + BiGRU CTC model on fresh synthetic strings of training clips every
     epoch (Adam, cosine learning rate, gradient clipping); returns ``(model, history)``."""
     backend.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = models.build({"model": "speech-ctc", "n_features": FEATURES["n_mels"],
-                          "hidden_size": hidden_size, "num_layers": num_layers})
+                          "hidden_size": hidden_size, "num_layers": num_layers,
+                          "channels": channels, "subsample": subsample})
     opt = optim.Adam(model.parameters(), lr=lr)
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     history: dict[str, list] = {"loss": [], "test_der": [], "seconds": []}
@@ -302,7 +304,7 @@ def train_strings(train: FSDD, epochs: int = 12, strings_per_epoch: int = 1500,
         t0 = time.perf_counter()
         model.train()
         data = make_strings(train.waveforms, train.targets, train.speakers, strings_per_epoch,
-                            rng)
+                            rng, max_digits=max_digits)
         feats = [audio.spec_augment(features(x), freq_masks=1, freq_width=5, time_masks=2,
                                     time_width=10, value=0.0, rng=rng) for x, _ in data]
         lengths = np.array([f.shape[1] for f in feats])

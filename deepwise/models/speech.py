@@ -154,12 +154,13 @@ class SpeechGRU(nn.Module):
 
 
 class CTCSpeechModel(nn.Module):
-    """Conv1d(k=5, stride 2) -> BatchNorm -> ReLU -> (Bi)GRU x num_layers -> Dropout ->
+    """Conv1d(k=5, stride 2) -> BatchNorm -> ReLU [-> the same again, ``subsample=4``] ->
+    (Bi)GRU x num_layers -> Dropout ->
     Linear(num_labels + 1) -> log_softmax: per-frame log-probabilities, blank = 0, label ``k``
     at id ``k + 1``.
 
     ``forward(x, lengths)`` returns ``(log_probs (T', N, num_labels + 1), out_lengths)``, the
-    layout ``ctc_loss`` takes, with ``T' = ceil(T / 2)``.
+    layout ``ctc_loss`` takes, with ``T' = ceil(T / 2)`` (``ceil(ceil(T / 2) / 2)``).
 
     >>> import deepwise
     >>> lp, ln = CTCSpeechModel(n_features=13, hidden_size=16)(deepwise.zeros(2, 9, 13), [9, 4])
@@ -169,15 +170,22 @@ class CTCSpeechModel(nn.Module):
 
     def __init__(self, n_features: int = 40, num_labels: int = 10, channels: int = 128,
                  hidden_size: int = 128, num_layers: int = 2, bidirectional: bool = True,
-                 dropout: float = 0.2) -> None:
+                 dropout: float = 0.2, subsample: int = 2) -> None:
         super().__init__()
+        if subsample not in (2, 4):
+            raise ValueError(f"CTCSpeechModel: subsample must be 2 or 4 (one or two stride-2 "
+                             f"convolutions), got {subsample!r}")
         self.config = {"n_features": int(n_features), "num_labels": int(num_labels),
                        "channels": int(channels), "hidden_size": int(hidden_size),
                        "num_layers": int(num_layers), "bidirectional": bool(bidirectional),
-                       "dropout": float(dropout)}
+                       "dropout": float(dropout), "subsample": int(subsample)}
         self.conv = nn.Conv1d(int(n_features), int(channels), 5, stride=2, padding=2,
                               bias=False)
         self.bn = nn.BatchNorm1d(int(channels))
+        if subsample == 4:
+            self.conv2 = nn.Conv1d(int(channels), int(channels), 5, stride=2, padding=2,
+                                   bias=False)
+            self.bn2 = nn.BatchNorm1d(int(channels))
         self.gru = nn.GRU(int(channels), int(hidden_size), num_layers=int(num_layers),
                           batch_first=True, bidirectional=bool(bidirectional),
                           dropout=float(dropout) if num_layers > 1 else 0.0)
@@ -185,16 +193,23 @@ class CTCSpeechModel(nn.Module):
         self.fc = nn.Linear(int(hidden_size) * (2 if bidirectional else 1), int(num_labels) + 1)
 
     def output_lengths(self, lengths: Any) -> np.ndarray:
-        """Frames after the stride-2 convolution: ``ceil(T / 2)``."""
-        return (np.asarray(lengths).reshape(-1) + 1) // 2
+        """Frames after each stride-2 convolution: ``ceil(T / 2)`` (twice if subsample=4)."""
+        ln = (np.asarray(lengths).reshape(-1) + 1) // 2
+        return (ln + 1) // 2 if self.config["subsample"] == 4 else ln
 
     def forward(self, x: Tensor, lengths: Any = None) -> tuple[Tensor, np.ndarray]:
         if x.ndim != 3 or x.shape[2] != self.config["n_features"]:
             raise ValueError(f"CTCSpeechModel: expected features (N, T, "
                              f"{self.config['n_features']}), got shape {tuple(x.shape)}")
         n, t = x.shape[0], x.shape[1]
-        ln = self.output_lengths(np.full(n, t) if lengths is None else lengths)
-        h = F.relu(self.bn(self.conv(x.transpose(1, 2))))     # (N, C, T')
+        ln_in = np.full(n, t) if lengths is None else np.asarray(lengths).reshape(-1)
+        ln = self.output_lengths(ln_in)
+        h = F.relu(self.bn(self.conv(x.transpose(1, 2))))     # (N, C, ceil(T / 2))
+        if self.config["subsample"] == 4:
+            half = (ln_in + 1) // 2
+            if half.min() < h.shape[2]:  # padded frames back to 0 before the next convolution
+                h = h * Tensor(time_mask(half, h.shape[2], h.dtype)[:, None, :])
+            h = F.relu(self.bn2(self.conv2(h)))                 # (N, C, T')
         out, _ = self.gru(h.transpose(1, 2), lengths=ln)        # (N, T', D*H)
         logits = self.fc(self.dropout(out))
         return F.log_softmax(logits.transpose(0, 1), dim=2), ln
