@@ -6,6 +6,7 @@ gradient clipping.
 """
 
 from . import functional, init, utils
+from . import parallel
 from .activation import (
     ELU,
     GELU,
@@ -29,6 +30,7 @@ from .conv import Conv1d, Conv2d, ConvTranspose2d
 from .dropout import Dropout, Dropout2d
 from .linear import Flatten, Identity, Linear, Unflatten
 from .loss import (
+    ArcFaceLoss,
     BCELoss,
     BCEWithLogitsLoss,
     CrossEntropyLoss,
