@@ -198,6 +198,9 @@ class TensorData(np.ndarray):
     def numpy(self) -> np.ndarray:
         return self.view(np.ndarray)
 
+    def __repr__(self) -> str:  # shown as the array it is (in state dicts, debuggers)
+        return repr(self.view(np.ndarray))
+
     def clone(self) -> Tensor:
         return Tensor._make(np.array(self, copy=True))
 

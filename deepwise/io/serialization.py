@@ -181,6 +181,8 @@ def _encode_key(k: Any, path: tuple) -> Any:
 
 def _encode(obj: Any, path: tuple, arrays: dict[str, np.ndarray]) -> Any:
     """Return the JSON skeleton of ``obj``; arrays are moved into ``arrays`` under dotted keys."""
+    if isinstance(obj, Parameter) and getattr(_IN_MODULE, "depth", 0):  # a module's weight
+        return {_PARAM: [_store(obj.data, path, arrays), obj.requires_grad]}
     if isinstance(obj, Tensor):
         return {_TENSOR: _store(obj.data, path, arrays)}
     if isinstance(obj, np.ndarray):
@@ -346,8 +348,6 @@ def _qualified(obj: Any) -> str:
 def _encode_more(obj: Any, path: tuple, arrays: dict[str, np.ndarray]) -> tuple[bool, Any]:
     """The JSON node of a Module (class name + attributes), Parameter, set, dtype or named
     function/class; (False, None) for anything else."""
-    if isinstance(obj, Parameter):
-        return True, {_PARAM: [_store(obj.data, path, arrays), obj.requires_grad]}
     if isinstance(obj, Module):
         hooks = [k for k in ("_forward_pre_hooks", "_forward_hooks") if obj.__dict__.get(k)]
         if hooks:
