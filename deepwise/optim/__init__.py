@@ -13,6 +13,9 @@ from .rmsprop import RMSprop
 from .sgd import SGD
 from .adadelta import Adadelta
 from .lbfgs import LBFGS
+from .adamax import Adamax
+from .nadam import NAdam
+from .radam import RAdam
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler"]
-__all__ += ["Adadelta", "LBFGS"]
+__all__ += ["Adadelta", "LBFGS", "Adamax", "NAdam", "RAdam"]

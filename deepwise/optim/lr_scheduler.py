@@ -26,6 +26,7 @@ from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR",
            "CosineAnnealingLR", "LinearLR", "OneCycleLR", "ReduceLROnPlateau"]
+__all__ += ["CosineAnnealingWarmRestarts", "SequentialLR"]
 
 
 def _check_optimizer(sched: Any, optimizer: Any) -> None:
@@ -500,3 +501,128 @@ class ReduceLROnPlateau(LRScheduler):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
         self._init_is_better(self.mode, self.threshold, self.threshold_mode)
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """Cosine annealing with warm restarts (SGDR, Loshchilov & Hutter, 2017): within a cycle of
+    ``T_i`` steps the rate falls along a half cosine, then jumps back to base_lr; the cycles
+    grow by ``T_mult``::
+
+        lr_t = eta_min + (base_lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2,
+        T_cur: steps since the last restart;  T_0, T_0 * T_mult, T_0 * T_mult^2 ... steps each.
+    """
+
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1,  # noqa: N803
+                 eta_min: float = 0.0, last_epoch: int = -1) -> None:
+        if T_0 <= 0 or not isinstance(T_0, int):
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected a positive int T_0, got "
+                             f"{T_0!r}")
+        if T_mult < 1 or not isinstance(T_mult, int):
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected an int T_mult >= 1, got "
+                             f"{T_mult!r}")
+        self.T_0, self.T_i, self.T_mult, self.eta_min = T_0, T_0, T_mult, eta_min
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [self.eta_min + (base - self.eta_min)
+                * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2 for base in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:
+        """One step (``epoch=None``), or jump to a (possibly fractional) ``epoch``."""
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur += 1
+            if self.T_cur >= self.T_i:
+                self.T_cur -= self.T_i
+                self.T_i *= self.T_mult
+        else:
+            if epoch < 0:
+                raise ValueError(f"CosineAnnealingWarmRestarts: expected a non-negative epoch, "
+                                 f"got {epoch!r}")
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:
+                    n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult ** n
+            else:
+                self.T_i, self.T_cur = self.T_0, epoch
+        self._step_count += 1
+        self.last_epoch = math.floor(epoch)
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+
+class SequentialLR(LRScheduler):
+    """Several schedules one after the other: ``schedulers[i]`` runs from ``milestones[i-1]``
+    (restarting from its own epoch 0 there) to ``milestones[i]``. The usual use is a warm-up::
+
+        warm = LinearLR(opt, start_factor=0.1, total_iters=5)
+        decay = CosineAnnealingLR(opt, T_max=95)
+        sched = SequentialLR(opt, [warm, decay], milestones=[5])
+    """
+
+    def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler],
+                 milestones: Sequence[int], last_epoch: int = -1) -> None:
+        _check_optimizer(self, optimizer)
+        if len(schedulers) < 1:
+            raise ValueError("SequentialLR: expected at least one scheduler")
+        for k, sch in enumerate(schedulers):
+            if getattr(sch, "optimizer", None) is not optimizer:
+                raise ValueError(f"SequentialLR: scheduler {k} ({type(sch).__name__}) is bound "
+                                 "to another optimizer than the one given")
+            if isinstance(sch, ReduceLROnPlateau):
+                raise ValueError("SequentialLR: ReduceLROnPlateau cannot be sequenced (it "
+                                 "steps on a metric)")
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(f"SequentialLR: expected {len(schedulers) - 1} milestones for "
+                             f"{len(schedulers)} schedulers, got {len(milestones)}")
+        self.optimizer = optimizer
+        self._schedulers = list(schedulers)
+        self._milestones = list(milestones)
+        self.last_epoch = last_epoch + 1
+        self._step_count = 0
+        for group in optimizer.param_groups:  # undo the first step the schedulers took
+            group["lr"] = group["initial_lr"]
+        for sch in self._schedulers:
+            sch.last_epoch -= 1
+        first = self._schedulers[0]
+        first._is_initial = True
+        try:
+            first.step()
+        finally:
+            first._is_initial = False
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self._last_lr = first.get_last_lr()
+
+    def step(self, epoch: int | None = None) -> None:  # type: ignore[override]
+        if epoch is not None:
+            raise TypeError("SequentialLR.step() takes no epoch")
+        self.last_epoch += 1
+        self._step_count += 1
+        idx = bisect_right(self._milestones, self.last_epoch)
+        sch = self._schedulers[idx]
+        if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
+            with warnings.catch_warnings():  # the restart of the next schedule at its epoch 0
+                warnings.simplefilter("ignore", UserWarning)
+                sch.step(0)
+        else:
+            sch.step()
+        self._last_lr = sch.get_last_lr()
+
+    def state_dict(self) -> dict[str, Any]:
+        out = {k: copy.deepcopy(v) for k, v in self.__dict__.items()
+               if k not in ("optimizer", "_schedulers")}
+        out["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return out
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        for sch, sd in zip(self._schedulers, state.pop("_schedulers")):
+            sch.load_state_dict(sd)
+        self.__dict__.update(copy.deepcopy(state))
