@@ -7,6 +7,7 @@ import argparse
 
 import numpy as np
 import pytest
+from conftest import shared_data
 from helpers import SKIP_TORCH, torch
 
 import deepwise as dw
@@ -289,3 +290,19 @@ def test_train_and_forecast_commands(tmp_path, capsys):
                                  str(base)])
     with pytest.raises(ValueError, match="HOTEL"):
         args.func(args)
+
+
+# ---- real data -------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_univ_fold_lstm_beats_constant_velocity():
+    """Leave-one-scene-out on UNIV (its 24,334 test windows): the social LSTM, trained for two
+    epochs on the other scenes (~20 s), must beat constant velocity - the untrained model's
+    forecast - by >= 0.5% ADE, and in FDE (measured: ADE 0.517 vs 0.524, FDE 1.140 vs 1.165;
+    the recorded 12-epoch run in BENCHMARKS.md: 0.515 vs 0.524)."""
+    fold = eth_ucy.load_fold("univ", root=shared_data("eth-ucy"))
+    model = TrajectoryLSTM(social=True)
+    app.train_forecaster(model, fold["train"], None, epochs=2, log=None)
+    res = app.evaluate_models(fold["test"], lstm=model)
+    cv, lstm = res["constant velocity"], res["LSTM"]
+    assert lstm[0] < 0.995 * cv[0] and lstm[1] < cv[1], res

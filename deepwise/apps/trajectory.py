@@ -93,7 +93,7 @@ def _validation_ade(model: TrajectoryLSTM, data: eth_ucy.TrajectoryWindows, k: i
 
 def train_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
                      val: eth_ucy.TrajectoryWindows | None = None, *, epochs: int = 30,
-                     batch_size: int = 64, lr: float = 2e-3, beta: float = 1.0,
+                     batch_size: int = 64, lr: float = 2e-3, beta: float = 0.03,
                      clip: float = 1.0, val_k: int = 20, time_limit: float | None = None,
                      seed: int = 0, log: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Train ``model`` on ``train`` (augmented each epoch), Adam + cosine lr over ``epochs``;
@@ -335,20 +335,23 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     if len(windows):  # enough frames: score every 20-frame window, draw the busiest
         obs, fut = windows.observed.astype(np.float64), windows.future.astype(np.float64)
-        pred, cv = model.predict(obs), constant_velocity(obs, model.pred_len)
+        group = windows.windows.group
+        pred, cv = model.predict(obs, group), constant_velocity(obs, model.pred_len)
+        name = "most likely" if k else "model"
         print(f"{args.scene}: {len(windows)} windows of {model.obs_len}+{model.pred_len} frames")
-        print(f"  model              ADE {tm.ade(pred, fut):.3f} m  FDE {tm.fde(pred, fut):.3f} m")
+        print(f"  {name:<18} ADE {tm.ade(pred, fut):.3f} m  FDE {tm.fde(pred, fut):.3f} m")
         print(f"  constant velocity  ADE {tm.ade(cv, fut):.3f} m  FDE {tm.fde(cv, fut):.3f} m")
-        curves = {"model": tm.per_step_error(pred, fut), "constant velocity":
+        curves = {name: tm.per_step_error(pred, fut), "constant velocity":
                   tm.per_step_error(cv, fut)}
         samples = None
         if k:
-            samples = model.sample(obs, k=k, generator=rng)  # type: ignore[attr-defined]
-            a, f = tm.best_of_k(samples, fut, windows.windows.group)
+            samples = model.sample(obs, k=k, groups=group,  # type: ignore[attr-defined]
+                                   generator=rng)
+            a, f = tm.best_of_k(samples, fut, group)
             print(f"  best of {k:<2d} samples ADE {a:.3f} m  FDE {f:.3f} m")
             best = tm.displacement_errors(samples, fut[None]).mean(-1).argmin(0)
-            curves[f"best of {k}"] = tm.per_step_error(samples[best, np.arange(len(fut))], fut)
-        group = windows.windows.group
+            curves[f"best of {k} (each pedestrian)"] = tm.per_step_error(
+                samples[best, np.arange(len(fut))], fut)
         pick = (int(np.bincount(group).argmax()) if args.window is None else args.window)
         if not 0 <= pick <= int(group.max()):
             raise CommandError(f"--window {pick}: this file has windows 0..{int(group.max())}")
@@ -362,8 +365,10 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         if not len(obs):
             raise CommandError(f"{args.scene}: no pedestrian has {model.obs_len} consecutive "
                                f"frames, so there is nothing to forecast")
-        pred = model.predict(obs)
-        samples = model.sample(obs, k=k, generator=rng) if k else None  # type: ignore[attr-defined]
+        together = np.zeros(len(obs), dtype=np.int64)  # all present in the last frame
+        pred = model.predict(obs, together)
+        samples = (model.sample(obs, k=k, groups=together, generator=rng)  # type: ignore
+                   if k else None)
         print(f"{args.scene}: fewer than {model.obs_len + model.pred_len} frames per track, so "
               f"no ADE/FDE; forecast {len(ids)} pedestrians from their last "
               f"{model.obs_len} positions")
@@ -388,7 +393,7 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--time-limit", type=float, default=None, help="minutes per model")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--beta", type=float, default=1.0, help="weight of the CVAE's KL term")
+    p.add_argument("--beta", type=float, default=0.03, help="weight of the CVAE's KL term")
     p.add_argument("--embed-size", type=int, default=32)
     p.add_argument("--hidden-size", type=int, default=64)
     p.add_argument("--latent-size", type=int, default=16)

@@ -347,24 +347,31 @@ class TrajectoryCVAE(TrajectoryLSTM):
         return self.sample(observed, k=0, groups=groups, batch_size=batch_size)[0]
 
     def sample(self, observed: Any, k: int = 20, groups: Any = None, batch_size: int = 4096,
-               generator: np.random.Generator | None = None) -> Any:
+               generator: np.random.Generator | None = None, joint: bool = True) -> Any:
         """``k`` futures per track, ``(k, N, pred_len, 2)``, with ``z`` drawn from the prior
-        (``k=0``: one, from the prior's mean). ``generator`` defaults to deepwise's seeded RNG."""
+        (``k=0``: one, from the prior's mean). With ``groups`` and ``joint``, the tracks of one
+        group share each draw of ``z`` (a sample is one future of the whole scene: each
+        track's own futures are distributed as without). ``generator`` defaults to deepwise's
+        seeded RNG."""
         rel, _, rot = self.normalise(observed)
         xp = backend.get_array_module(rel)
         nb = self._neighbours(observed, groups, rot)
         rng = backend.default_generator() if generator is None else generator
+        n = rel.shape[0]
+        ids = (xp.unique(xp.asarray(groups), return_inverse=True)[1].reshape(-1)
+               if groups is not None and joint else xp.arange(n))
         was = self.training
         self.eval()
         draws = []
         try:
             with no_grad():
                 for _ in range(max(k, 1)):
+                    z = rng.standard_normal((int(ids.max()) + 1 if n else 0, self.latent_size))
+                    z = z.astype(np.float32)[ids]
                     out = []
-                    for i in range(0, rel.shape[0], batch_size):
+                    for i in range(0, n, batch_size):
                         part = rel[i:i + batch_size]
-                        noise = None if k == 0 else from_numpy(rng.standard_normal(
-                            (part.shape[0], self.latent_size)).astype(np.float32))
+                        noise = None if k == 0 else from_numpy(z[i:i + batch_size])
                         out.append(self(from_numpy(part), noise=noise,
                                         neighbours=nb(slice(i, i + batch_size)))[0].data)
                     rf = xp.concatenate(out) if out else xp.zeros((0, self.pred_len, 2))

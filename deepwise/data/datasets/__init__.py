@@ -5,6 +5,8 @@
 - :class:`Digits`: the UCI 8x8 digits, shipped inside the package (works offline, anywhere).
 - :class:`ORLFaces`: the ORL (AT&T) face photos, PGM files in a zip or directory.
 - :class:`FSDD`: the Free Spoken Digit Dataset, 8 kHz WAV files in a zip or directory.
+- :mod:`eth_ucy`: ETH/UCY pedestrian trajectories (``frame ped x y`` text files), Social GAN's
+  20-frame windows (:class:`TrajectoryWindows`) and leave-one-scene-out folds (:func:`load_fold`).
 """
 
 from .digits import Digits
@@ -19,8 +21,10 @@ from .mnist import (
 )
 from .orl import ORLFaces, read_orl
 from .fsdd import FSDD, find_fsdd
+from .eth_ucy import TrajectoryFormatError, TrajectoryWindows, load_fold, read_trajectories
 
 __all__ = ["MNIST", "FashionMNIST", "Digits", "read_idx", "download_file", "IDXFormatError",
            "DatasetNotFoundError", "ChecksumError"]
 __all__ += ["ORLFaces", "read_orl"]
 __all__ += ["FSDD", "find_fsdd"]
+__all__ += ["TrajectoryWindows", "TrajectoryFormatError", "read_trajectories", "load_fold"]

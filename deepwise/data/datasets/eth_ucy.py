@@ -26,6 +26,7 @@ directories: separate with ``:``).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,9 @@ import numpy as np
 from ..dataset import Dataset
 from .mnist import DatasetNotFoundError
 
-__all__ = ["TrajectoryFormatError", "TrajectoryWindows", "read_trajectories", "split_tracks",
-           "make_windows", "load_scene", "load_fold", "find_root", "SCENES", "TRAIN_ONLY",
-           "scene_name"]
+__all__ = ["TrajectoryFormatError", "TrajectoryWindows", "Track", "Windows", "read_trajectories",
+           "frame_step", "split_tracks", "make_windows", "load_scene", "load_fold", "find_root",
+           "scene_name", "SCENES", "TRAIN_ONLY"]
 
 # the four test scenes of the protocol here (HOTEL is not in the data) -> their files
 SCENES: dict[str, tuple[str, ...]] = {"eth": ("biwi_eth",), "univ": ("students001", "students003"),
@@ -73,7 +74,39 @@ def read_trajectories(path: str | os.PathLike) -> np.ndarray:
     numbers, a non-integer frame or pedestrian id, a non-finite coordinate, or a pedestrian
     annotated twice in one frame; FileNotFoundError when the file is absent."""
     path = Path(path)
-    rows: list[tuple[float, float, float, float]] = []
+    try:  # the fast path (NumPy's C parser); any problem is re-read line by line to name it
+        with open(path, encoding="utf-8") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an empty file: reported below, by the slow path
+            data = np.loadtxt(f, dtype=np.float64, ndmin=2)
+        ok = (data.shape[1] == 4 and data.shape[0] > 0 and bool(np.isfinite(data).all())
+              and bool((data[:, :2] == np.round(data[:, :2])).all()))
+    except (ValueError, UnicodeDecodeError):
+        ok = False
+    if not ok:
+        data, lines = _read_checked(path)
+    else:
+        lines = None
+    order = np.lexsort((data[:, 1], data[:, 0]))
+    data = data[order]
+    same = np.flatnonzero((np.diff(data[:, 0]) == 0) & (np.diff(data[:, 1]) == 0))
+    if same.size:
+        if lines is None:
+            data, lines = _read_checked(path)
+            order = np.lexsort((data[:, 1], data[:, 0]))
+            data = data[order]
+        line_of = np.asarray(lines)[order]
+        i = same[0]
+        raise TrajectoryFormatError(
+            f"{path}, lines {min(line_of[i], line_of[i + 1])} and "
+            f"{max(line_of[i], line_of[i + 1])}: pedestrian {int(data[i, 1])} is annotated twice "
+            f"in frame {int(data[i, 0])}")
+    return data
+
+
+def _read_checked(path: Path) -> tuple[np.ndarray, list[int]]:
+    """Parse line by line, raising :class:`TrajectoryFormatError` at the first bad line; the
+    rows (file order) and their line numbers."""
+    rows: list[tuple[float, ...]] = []
     lines: list[int] = []
     with open(path, encoding="utf-8", errors="replace") as f:
         for number, line in enumerate(f, 1):
@@ -97,20 +130,11 @@ def read_trajectories(path: str | os.PathLike) -> np.ndarray:
                 raise TrajectoryFormatError(
                     f"{where}: frame and pedestrian ids must be whole numbers, got "
                     f"{fields[0]!r} and {fields[1]!r}")
-            rows.append(values)  # type: ignore[arg-type]
+            rows.append(values)
             lines.append(number)
     if not rows:
         raise TrajectoryFormatError(f"{path}: no rows (expected lines 'frame pedestrian x y')")
-    data = np.array(rows, dtype=np.float64)
-    order = np.lexsort((data[:, 1], data[:, 0]))
-    data, line_of = data[order], np.asarray(lines)[order]
-    same = np.flatnonzero((np.diff(data[:, 0]) == 0) & (np.diff(data[:, 1]) == 0))
-    if same.size:
-        i = same[0]
-        raise TrajectoryFormatError(
-            f"{path}, lines {line_of[i]} and {line_of[i + 1]}: pedestrian {int(data[i, 1])} is "
-            f"annotated twice in frame {int(data[i, 0])}")
-    return data
+    return np.array(rows, dtype=np.float64), lines
 
 
 def frame_step(rows: np.ndarray) -> int:
@@ -189,13 +213,13 @@ def make_windows(rows: np.ndarray, obs_len: int = 8, pred_len: int = 12, skip: i
     step = frame_step(rows) if step is None else int(step)
     length = obs_len + pred_len
     frames = np.unique(rows[:, 0]).astype(np.int64)
-    starts_ok = set(frames[::skip].tolist())  # windows start at every skip-th annotated frame
+    starts_ok = frames[::skip]  # windows start at every skip-th annotated frame
     traj, start, ped = [], [], []
     for t in split_tracks(rows, step):
         n = t.frames.size - length + 1
         if n <= 0:
             continue
-        keep = np.array([f in starts_ok for f in t.frames[:n].tolist()], dtype=bool)
+        keep = np.isin(t.frames[:n], starts_ok)
         if not keep.any():
             continue
         view = np.lib.stride_tricks.sliding_window_view(t.xy, length, axis=0)  # (n, 2, L)
