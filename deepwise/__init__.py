@@ -21,7 +21,7 @@ from .tensor import (Tensor, arange, as_tensor, empty, empty_like, eye, from_num
                      full_like, linspace, ones, ones_like, tensor, zeros, zeros_like)
 
 from . import data, io, nn, optim, train  # noqa: E402  (the framework's faces, as torch.nn ...)
-from . import accelerator, cuda, serialization, utils, vision  # noqa: E402  (torch's faces)
+from . import accelerator, cuda, onnx, serialization, utils, vision  # noqa: E402  (torch's faces)
 from .io import load, save  # noqa: E402  (torch.save / torch.load)
 from .ops.rounding import *  # noqa: E402
 from .ops.sort import *  # noqa: E402
