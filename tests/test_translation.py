@@ -296,9 +296,11 @@ def test_train_command_end_to_end(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_attention_gru_learns_tatoeba_short_sentences():
-    """One epoch on the short pairs (English <= 5 words) of the real corpus: teacher-forced
-    token accuracy on the validation sentences well above always predicting the most frequent
-    French token (about 0.14) and above the untrained model (about 0)."""
+    """One epoch (116 steps, ~22 s on the loaded 2-core machine) on the short pairs (English <= 5
+    words) of the real corpus. Teacher-forced token accuracy on the validation sentences:
+    measured 0.456; always predicting the most frequent French token gives about 0.14 and the
+    untrained model about 0. (On sentences this short the GRU without attention does as well,
+    0.477 measured: attention pays off on longer sentences, see BENCHMARKS.md.)"""
     pairs = T.load_pairs(shared_data("tatoeba-eng-fra") / "eng-fra.tsv.gz")
     short = [p for p in pairs if len(tokenize(p[0])) <= 5]
     split = T.split_pairs(short, seed=0)
@@ -306,4 +308,8 @@ def test_attention_gru_learns_tatoeba_short_sentences():
     tr, hist = T.train_translation(split, "gru-attn", epochs=1, hidden_size=96, embed_size=96,
                                    batch_size=64, lr=3e-3, log=None)
     acc = T.token_accuracy(tr, valid)
-    assert acc > 0.33, f"token accuracy {acc:.3f}"
+    untrained = T.Translator(models.Seq2SeqGRU(len(tr.src_vocab), len(tr.tgt_vocab), 96, 96,
+                                               attention="general"),
+                             tr.src_vocab, tr.tgt_vocab, "gru-attn", tr.max_src_len)
+    assert T.token_accuracy(untrained, valid) < 0.05
+    assert acc > 0.38, f"token accuracy {acc:.3f}"
