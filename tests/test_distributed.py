@@ -210,3 +210,37 @@ def test_a_killed_rank_ends_the_job():
     assert p.returncode != 0
     assert "signal 9" in p.stdout + p.stderr
     assert "should not have" not in p.stdout
+
+
+def run_cli(*args, n=2, timeout=300):
+    """``mpirun -n N python -m deepwise.cli ARGS``."""
+    if shutil.which("mpirun") is None or importlib.util.find_spec("mpi4py") is None:
+        pytest.skip("mpirun or mpi4py is absent (apt-get install openmpi-bin libopenmpi-dev; "
+                    "pip install 'deepwise[distributed]')")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    cmd = ["mpirun", "-n", str(n), "--oversubscribe", "--allow-run-as-root", sys.executable,
+           "-m", "deepwise.cli", *args]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"{' '.join(cmd)} hung: still running after {timeout} s\n{e.stderr}")
+
+
+@pytest.mark.slow
+def test_train_cnn_distributed_learns_and_rank_0_writes(tmp_path):
+    from deepwise import models
+
+    out = tmp_path / "run"
+    p = run_cli("train", "cnn", "--data", "digits", "--distributed", "--epochs", "3",
+                "--batch-size", "32", "--quiet", "--out", str(out))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.count("test accuracy") == 1  # rank 0 alone prints
+    assert "2 ranks, 32 samples per rank and step" in p.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["world_size"] == 2
+    assert metrics["train_size"] == 1217 and metrics["epochs_run"] == 3
+    assert metrics["test_accuracy"] > 0.9  # chance is 0.1; 3 epochs of 2 x 32 reach ~0.96
+    model, _ = models.load(out / "model.safetensors", expected=("cnn",))  # plain keys
+    assert not any(k.startswith("module.") for k in model.state_dict())
+    assert sorted(os.listdir(out)) == ["metrics.json", "model.safetensors"]

@@ -12,6 +12,7 @@ Commands::
     deepwise demo                                  an MLP on the embedded digits, in seconds
     deepwise train mlp|cnn --data fashion-mnist    train, test, write RUN/model.safetensors
     deepwise evaluate RUN/model.safetensors        the test metrics of a checkpoint
+    mpirun -n 2 deepwise train cnn --distributed   the same, data-parallel over 2 processes
 """
 
 from __future__ import annotations
@@ -76,6 +77,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``deepwise train mlp|cnn``: train on an image data set, write checkpoint and metrics."""
+    if getattr(args, "distributed", False):
+        return _train_distributed(args)
+    return _train(args)
+
+
+def _train_distributed(args: argparse.Namespace) -> int:
+    """``--distributed`` (under mpirun): every rank runs :func:`_train`; rank 0 prints and
+    writes; an error in any rank ends the whole job with its message."""
+    from .. import distributed as dist
+
+    dist.init_process_group()
+    try:
+        code = _train(args, distributed=True)
+    except BaseException as e:  # one rank alone returning would leave the others waiting
+        dist.abort(f"deepwise train {args.model}: {type(e).__name__}: {e}")
+    dist.destroy_process_group()
+    return code
+
+
+def _train(args: argparse.Namespace, distributed: bool = False) -> int:
     from ..train.recipes import train_classifier
 
     train_set, test_set = load_data(args.data, args.data_dir)
@@ -107,7 +128,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                               val_size=args.val_size, augment=augment,
                               schedule=None if args.schedule == "constant" else args.schedule,
                               out=args.out, config=config, seed=args.seed,
-                              verbose=not args.quiet)
+                              verbose=not args.quiet, distributed=distributed)
+    if result.get("world_size", 1) > 1:
+        from .. import distributed as dist
+
+        if dist.get_rank() != 0:
+            return 0
+        print(f"{result['world_size']} ranks, {args.batch_size} samples per rank and step")
     _print_result(result, args.out)
     return 0
 
@@ -148,6 +175,8 @@ def _add_train(train_sub: Any, name: str, help_text: str, epochs: int, lr: float
     p.add_argument("--out", help="directory for the checkpoint and metrics.json")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--distributed", action="store_true", help="data-parallel over the processes "
+                   "of mpirun -n N (--batch-size per process; rank 0 prints and writes)")
     p.set_defaults(model=name)
     return register(p, cmd_train)
 

@@ -8,6 +8,7 @@ and write the checkpoint and a metrics JSON.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -17,12 +18,15 @@ from typing import Any
 import numpy as np
 
 from .. import backend, optim
+from .. import distributed as dist
 from ..data import DataLoader, Subset
+from ..data.distributed import DistributedSampler
 from ..io import atomic_write, save_checkpoint
+from ..nn.parallel import DistributedDataParallel
 from .callbacks import EarlyStopping, ModelCheckpoint
 from .fit import evaluate, fit
 
-__all__ = ["train_classifier", "make_optimizer", "AugmentedLoader"]
+__all__ = ["train_classifier", "make_optimizer", "AugmentedLoader", "ShardedLoader"]
 
 OPTIMIZERS = {"adam": optim.Adam, "adamw": optim.AdamW, "sgd": optim.SGD,
               "rmsprop": optim.RMSprop}
@@ -55,6 +59,23 @@ class AugmentedLoader:
             yield self.transform(x), y
 
 
+class ShardedLoader:
+    """This rank's batches of ``dataset``: a :class:`DistributedSampler`'s shard, drawn anew
+    each epoch (``set_epoch`` 0, 1, ... on each pass); every rank has the same number."""
+
+    def __init__(self, dataset: Any, batch_size: int, sampler: DistributedSampler) -> None:
+        self.dataset, self.batch_size, self.sampler = dataset, int(batch_size), sampler
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.sampler) / self.batch_size)
+
+    def __iter__(self) -> Iterator[Any]:
+        self.sampler.set_epoch(self.epoch)
+        self.epoch += 1
+        yield from DataLoader(Subset(self.dataset, self.sampler.indices()), self.batch_size)
+
+
 def _split(n: int, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng(seed).permutation(n)
     return order[val_size:], order[:val_size]
@@ -66,7 +87,8 @@ def train_classifier(model: Any, train_set: Any, test_set: Any, *, epochs: int =
                      val_size: int | float = 0.1, augment: Callable[[Any], Any] | None = None,
                      schedule: str | None = None,
                      out: str | os.PathLike | None = None, config: dict | None = None,
-                     seed: int = 0, verbose: bool = True) -> dict[str, Any]:
+                     seed: int = 0, verbose: bool = True,
+                     distributed: bool = False) -> dict[str, Any]:
     """Train ``model`` on ``train_set``, pick the best epoch on a held-out validation split,
     and report the test metrics.
 
@@ -81,6 +103,12 @@ def train_classifier(model: Any, train_set: Any, test_set: Any, *, epochs: int =
             "plateau" (lr / 5 when the validation loss stalls for 2 epochs).
         out: a directory for ``model.safetensors`` (checkpoint with ``config``) and
             ``metrics.json``.
+        distributed: data-parallel over the ranks of ``deepwise.distributed`` (initialised
+            by the caller): each rank trains a ``DistributedDataParallel`` copy on its shard
+            with ``batch_size`` samples per step (N ranks: N * batch_size in all); BatchNorm
+            statistics stay per rank (rank 0's running statistics are kept); only rank 0
+            prints and writes ``out`` (no ``best.safetensors``: the best epoch's weights are
+            restored and saved as ``model.safetensors``).
 
     Returns a dict with test_loss, test_accuracy, best_epoch, epochs_run, seconds,
     seconds_per_epoch and the history.
@@ -91,6 +119,16 @@ def train_classifier(model: Any, train_set: Any, test_set: Any, *, epochs: int =
     tr_idx, va_idx = _split(n, nval, seed)
     train_loader: Any = DataLoader(Subset(train_set, tr_idx), batch_size=batch_size,
                                    shuffle=True)
+    fit_model, rank = model, 0
+    if distributed:
+        if not dist.is_initialized():
+            raise RuntimeError("train_classifier(distributed=True): call "
+                               "deepwise.distributed.init_process_group() first")
+        rank, verbose = dist.get_rank(), verbose and dist.get_rank() == 0
+        fit_model = DistributedDataParallel(model)
+        backend.manual_seed(seed + rank)  # rank 0's weights everywhere; dropout differs per rank
+        train_loader = ShardedLoader(Subset(train_set, tr_idx), batch_size,
+                                     DistributedSampler(range(len(tr_idx)), seed=seed))
     if augment is not None:
         train_loader = AugmentedLoader(train_loader, augment)
     val_loader = DataLoader(Subset(train_set, va_idx), batch_size=512) if nval else None
@@ -107,14 +145,14 @@ def train_classifier(model: Any, train_set: Any, test_set: Any, *, epochs: int =
     if patience is not None and val_loader is not None:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=patience,
                                        restore_best_weights=True))
-    out_dir = Path(out) if out is not None else None
+    out_dir = Path(out) if out is not None and rank == 0 else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        if val_loader is not None:
+        if val_loader is not None and not distributed:
             callbacks.append(ModelCheckpoint(out_dir / "best.safetensors", monitor="val_loss",
                                              save_best_only=True))
     start = time.perf_counter()
-    history = fit(model, train_loader, val_data=val_loader, loss="cross_entropy", optimizer=opt,
+    history = fit(fit_model, train_loader, val_data=val_loader, loss="cross_entropy", optimizer=opt,
                   epochs=epochs, scheduler=scheduler, callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
     test = evaluate(model, test_loader, loss="cross_entropy")
@@ -126,6 +164,8 @@ def train_classifier(model: Any, train_set: Any, test_set: Any, *, epochs: int =
         "train_size": int(len(tr_idx)), "val_size": int(nval), "test_size": len(test_set),
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
     }
+    if distributed:
+        result["world_size"] = dist.get_world_size()
     if out_dir is not None:
         save_checkpoint(out_dir / "model.safetensors", model, opt, epoch=len(val_losses),
                         history=history, config=config or {})
