@@ -489,8 +489,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def add_commands(subparsers: Any) -> None:
     """``deepwise train autoencoder`` and ``deepwise sample``."""
     help_text = "learn Fashion-MNIST from the images alone: an autoencoder, denoising or VAE"
-    p = train_parsers(subparsers).add_parser("autoencoder", help=help_text,
-                                             description=cmd_train.__doc__)
+    p = train_parsers(subparsers).add_parser(
+        "autoencoder", help=help_text,
+        description="Learn Fashion-MNIST from the 60,000 training images alone (no labels), "
+        "report the test loss in nats per image (the negative ELBO for a VAE) and the anomaly "
+        "ROC AUC against the 8x8 digits, and write DIR/model.safetensors and DIR/metrics.json. "
+        "With --finetune-labels N: compare a classifier fine-tuned from the pretrained encoder "
+        "with the same network trained from scratch on N labels, and a linear probe.")
     p.add_argument("--kind", choices=tuple(KINDS), default="vae",
                    help="ae, dae (denoising, masking noise), conv-ae, vae, conv-vae")
     p.add_argument("--latent", type=int, default=32, help="size of the code")
@@ -517,8 +522,11 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress output")
     register(p, cmd_train)
 
-    s = subparsers.add_parser("sample", help="draw images from a trained VAE (or show what an "
-                              "autoencoder does)", description=cmd_sample.__doc__)
+    s = subparsers.add_parser(
+        "sample", help="draw images from a trained VAE (or show what an autoencoder does)",
+        description="Write a PNG: images decoded from the prior N(0, I) of a VAE (--what "
+        "prior), or test images with their reconstructions, denoised images, interpolations "
+        "between two codes, or the map of the test set in the code space.")
     s.add_argument("checkpoint", help="model.safetensors written by deepwise train autoencoder")
     s.add_argument("--out", required=True, help="the PNG file to write")
     s.add_argument("--what", choices=WHAT, default="prior")
