@@ -216,3 +216,52 @@ def test_parity_needs_torch_only_here():
     x = rand(3, 4, seed=26)
     np.testing.assert_allclose(F.normalize(dw.tensor(x)).data,
                                TF.normalize(torch.tensor(x)).numpy(), rtol=1e-12)
+
+
+# ---- additive angular margin (ArcFace) -----------------------------------------------------
+
+
+def _torch_arcface(c, target, margin, scale):
+    """The reference in PyTorch's ops: cos(acos(c) + m) at the targets (c - m sin m past pi)."""
+    import math
+
+    onehot = TF.one_hot(torch.as_tensor(target), c.shape[1]).bool()
+    theta_m = torch.cos(torch.acos(c) + margin)
+    wrapped = torch.where(c <= math.cos(math.pi - margin), c - margin * math.sin(margin), theta_m)
+    return scale * torch.where(onehot, wrapped, c)
+
+
+@pytest.mark.parametrize("margin, scale", [(0.5, 64.0), (0.2, 8.0), (1.2, 4.0)])
+def test_additive_angular_margin(margin, scale):
+    c = rand(7, 5, seed=27, low=-0.95, high=0.95)
+    t = np.array([0, 4, 2, 2, 1, 3, 0])
+    c[1, 4] = -0.9  # past pi - m for the wider margin: the fallback branch
+    check_op(lambda x: F.additive_angular_margin(x, t, margin=margin, scale=scale), [c],
+             lambda x: _torch_arcface(x, t, margin, scale), rtol=1e-4, atol=1e-4)
+
+
+def test_arcface_loss_layer_matches_pytorch():
+    emb, t = rand(6, 4, seed=28), np.array([0, 1, 2, 2, 1, 0])
+    layer = nn.ArcFaceLoss(num_classes=3, embedding_dim=4, margin=0.3, scale=16.0)
+    assert "margin=0.3" in repr(layer) and layer.weight.shape == (3, 4)
+    w = layer.weight.data.astype(np.float64)
+
+    def theirs(x):
+        wt = torch.tensor(w, dtype=x.dtype)
+        cos = TF.normalize(x, dim=1) @ TF.normalize(wt, dim=1).T
+        return TF.cross_entropy(_torch_arcface(cos, t, 0.3, 16.0), torch.as_tensor(t))
+
+    check_op(lambda x: layer(x.float() if x.dtype == np.float32 else x, dw.tensor(t)), [emb],
+             theirs, rtol=1e-4, atol=1e-5, check_grad=False)
+    layer.double()
+    dw.autograd.gradcheck(lambda x: layer(x, dw.tensor(t)), [dw.tensor(emb, requires_grad=True)])
+
+
+def test_additive_angular_margin_errors():
+    c = dw.tensor(rand(3, 4, low=-0.5, high=0.5))
+    with pytest.raises(IndexError, match="additive_angular_margin: target holds class 4"):
+        F.additive_angular_margin(c, np.array([0, 1, 4]))
+    with pytest.raises(ShapeError, match=r"expected cosine \(N, C\) and integer target \(N,\)"):
+        F.additive_angular_margin(c, np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"margin must be an angle in \[0, pi/2\)"):
+        F.additive_angular_margin(c, np.array([0, 1, 2]), margin=2.0)

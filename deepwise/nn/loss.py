@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from ..backend import get_default_dtype
 from ..tensor import Tensor, as_tensor
 from . import functional as F
+from . import init as _init
 from .module import Module
+from .parameter import Parameter
 
 __all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
            "BCELoss", "BCEWithLogitsLoss"]
-__all__ += ["TripletMarginLoss"]
+__all__ += ["TripletMarginLoss", "ArcFaceLoss"]
 __all__ += ["CTCLoss"]
 
 
@@ -309,3 +314,42 @@ class KLDivLoss(Module):
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, log_target={self.log_target}"
+
+
+class ArcFaceLoss(_Loss):
+    """ArcFace (Deng et al., 2019): a softmax over learned class centres on the unit sphere in
+    which each embedding must beat the other classes by an *angle* ``margin``: the logit of
+    its own class is ``scale * cos(theta + margin)``, the others ``scale * cos(theta)``
+    (``F.additive_angular_margin``), then cross-entropy. The centres (``weight``, one row per
+    class, Xavier-uniform) are this loss's parameters: give them to the optimizer too.
+
+    Shape: input (N, embedding_dim) embeddings (normalised here); target (N,) classes in
+    [0, num_classes); output a scalar, or (N,) with ``reduction='none'``.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> loss_fn = nn.ArcFaceLoss(num_classes=10, embedding_dim=4)
+    >>> loss_fn(dw.randn(3, 4), dw.tensor([0, 5, 9])).shape
+    ()
+    """
+
+    def __init__(self, num_classes: int, embedding_dim: int, margin: float = 0.5,
+                 scale: float = 64.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.num_classes, self.embedding_dim = int(num_classes), int(embedding_dim)
+        self.margin, self.scale = float(margin), float(scale)
+        self.weight = Parameter(np.empty((self.num_classes, self.embedding_dim),
+                                         get_default_dtype()))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        _init.xavier_uniform_(self.weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
+        cosine = F.linear(F.normalize(input, dim=1), F.normalize(self.weight, dim=1))
+        logits = F.additive_angular_margin(cosine, target, margin=self.margin, scale=self.scale)
+        return F.cross_entropy(logits, target, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return (f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, "
+                f"margin={self.margin}, scale={self.scale}")

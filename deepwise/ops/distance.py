@@ -18,6 +18,9 @@ p = 2; taken as 0 where ``||v|| = 0``, as PyTorch does).
 * batch_hard_triplet_loss: for each anchor of a batch, its hardest positive (farthest photo
   of the same identity) and hardest negative (nearest photo of another), Hermans, Beyer and
   Leibe, "In defense of the triplet loss for person re-identification" (2017).
+* additive_angular_margin: ArcFace's logits (Deng et al., 2019): the cosine between an
+  embedding and its own class's centre becomes ``cos(theta + m)``, so the softmax must win by
+  an angle ``m``; cross-entropy on ``s *`` these logits trains the embedding.
 
 >>> x = deepwise.tensor([[3.0, 4.0]])
 >>> normalize(x)
@@ -38,7 +41,7 @@ from ..tensor import Tensor
 from .loss import _check_reduction, _reduce, _upstream
 
 __all__ = ["normalize", "cosine_similarity", "pairwise_distance", "triplet_margin_loss",
-           "batch_hard_triplet_loss"]
+           "batch_hard_triplet_loss", "additive_angular_margin"]
 
 TENSOR_METHODS: tuple[str, ...] = ()
 
@@ -349,3 +352,53 @@ def batch_hard_triplet_loss(embeddings: Tensor, labels: Any, margin: float | Non
         raise ValueError(f"{op}: margin must be >= 0 (or None for the soft margin), got {margin}")
     return BatchHardTripletLoss.apply(embeddings, y, margin=None if margin is None
                                       else float(margin), reduction=reduction)
+
+
+class AdditiveAngularMargin(Function):
+    """y_ij = s cos(theta_ij + m) for j = target_i (theta = arccos c), s c_ij otherwise;
+    dy/dc = s (cos m + sin m * c / sin theta) at the targets, s elsewhere. Where theta + m
+    would pass pi, y = s (c - m sin m) (ArcFace's fallback, keeping y decreasing in theta)."""
+
+    def forward(self, c: np.ndarray, target: np.ndarray, margin: float,
+                scale: float) -> np.ndarray:
+        xp = get_array_module(c)
+        rows = xp.arange(len(c))
+        ct = xp.clip(c[rows, target], -1.0, 1.0)
+        sin = xp.sqrt(xp.maximum(1.0 - ct * ct, 1e-12))
+        cos_m, sin_m = math.cos(margin), math.sin(margin)
+        wrap = ct <= math.cos(math.pi - margin)  # theta + m > pi
+        y = c * scale
+        y[rows, target] = scale * xp.where(wrap, ct - margin * sin_m, ct * cos_m - sin * sin_m)
+        self.rows, self.target, self.scale = rows, target, scale
+        self.dt = scale * xp.where(wrap, 1.0, cos_m + sin_m * ct / sin)
+        return y
+
+    def backward(self, g: np.ndarray) -> tuple:
+        dc = g * self.scale
+        dc[self.rows, self.target] = g[self.rows, self.target] * self.dt
+        return dc, None
+
+
+def additive_angular_margin(cosine: Tensor, target: Any, margin: float = 0.5,
+                            scale: float = 64.0) -> Tensor:
+    """ArcFace's logits from the cosines between N normalised embeddings and C normalised
+    class centres: ``scale * cos(theta + margin)`` for each row's target class, ``scale *
+    cos(theta)`` for the others. Feed them to ``F.cross_entropy(logits, target)``.
+
+    Shape: cosine (N, C) in [-1, 1] (``F.normalize(e) @ F.normalize(W).T``); target (N,)
+    integer classes in [0, C); output (N, C).
+    """
+    op = "additive_angular_margin"
+    _check_float(op, cosine=cosine)
+    y = target.data if isinstance(target, Tensor) else target
+    xp = get_array_module(cosine.data)
+    y = xp.asarray(y)
+    if cosine.ndim != 2 or y.shape != (cosine.shape[0],) or y.dtype.kind not in "iu":
+        raise ShapeError(f"{op}: expected cosine (N, C) and integer target (N,), got cosine "
+                         f"{tuple(cosine.shape)} and target {tuple(y.shape)} of dtype {y.dtype}")
+    if y.size and (int(y.min()) < 0 or int(y.max()) >= cosine.shape[1]):
+        raise IndexError(f"{op}: target holds class {int(y.max())} or {int(y.min())}, but there "
+                         f"are {cosine.shape[1]} classes (0..{cosine.shape[1] - 1})")
+    if not 0 <= margin < math.pi / 2:
+        raise ValueError(f"{op}: margin must be an angle in [0, pi/2) radians, got {margin}")
+    return AdditiveAngularMargin.apply(cosine, y, margin=float(margin), scale=float(scale))
