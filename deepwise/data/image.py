@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ImageFormatError", "parse_pgm", "read_pgm", "read_grey"]
+__all__ = ["ImageFormatError", "parse_pgm", "read_pgm", "read_grey", "random_affine"]
 
 _WHITESPACE = b" \t\n\r\v\f"
 
@@ -170,3 +170,61 @@ def _pillow_grey(path: str | os.PathLike, where: str) -> np.ndarray:
                                "reads: PNG, JPEG, BMP, TIFF, PPM ...)") from None
     except OSError as e:  # a truncated or corrupt file of a known format
         raise ImageFormatError(f"{where}: cannot read the image: {e}") from None
+
+
+def _uniform(rng: np.random.Generator, spread: float, n: int) -> np.ndarray:
+    return rng.uniform(-spread, spread, n) if spread else np.zeros(n)
+
+
+def random_affine(x: np.ndarray, degrees: float = 10.0, translate: float = 0.06,
+                  scale: tuple[float, float] = (0.95, 1.05), flip_p: float = 0.5,
+                  brightness: float = 0.2, contrast: float = 0.2,
+                  generator: np.random.Generator | None = None) -> np.ndarray:
+    """A randomly warped copy of a batch of images in [0, 1], each image its own draw.
+
+    Geometry: rotation by U(-degrees, degrees), scaling by U(*scale), a shift of up to
+    ``translate`` of the width / height, a horizontal flip with probability ``flip_p``, all
+    about the image centre, sampled bilinearly (pixels from outside take the nearest edge
+    pixel). Light: ``x -> (x - mean) * c + mean * b`` with contrast c in 1 +- ``contrast`` and
+    brightness b in 1 +- ``brightness``, clipped to [0, 1].
+
+    Shape: x (N, C, H, W) float; output the same shape and dtype.
+    """
+    x = np.asarray(x)
+    if x.ndim != 4 or x.dtype.kind != "f":
+        raise ValueError(f"random_affine: expected a float batch (N, C, H, W), got shape "
+                         f"{x.shape} of dtype {x.dtype}")
+    if generator is None:
+        from ..backend import default_generator
+        generator = default_generator()
+    rng = generator
+    n, c, h, w = x.shape
+    ang = np.deg2rad(_uniform(rng, degrees, n))[:, None, None]
+    s = rng.uniform(scale[0], scale[1], n)[:, None, None]
+    tx = _uniform(rng, translate * w, n)[:, None, None]
+    ty = _uniform(rng, translate * h, n)[:, None, None]
+    flip = (rng.random(n) < flip_p)[:, None, None]
+    yc, xc = np.mgrid[0:h, 0:w].astype(np.float64)
+    px, py = xc - (w - 1) / 2 - tx, yc - (h - 1) / 2 - ty  # (N, H, W): output about the centre
+    cos, sin = np.cos(ang), np.sin(ang)
+    sx = (cos * px + sin * py) / s  # the inverse map: where in the input each output pixel is
+    sy = (-sin * px + cos * py) / s
+    sx = np.clip(np.where(flip, -sx, sx) + (w - 1) / 2, 0, w - 1)
+    sy = np.clip(sy + (h - 1) / 2, 0, h - 1)
+    x0 = np.minimum(np.floor(sx).astype(np.int64), max(w - 2, 0))
+    y0 = np.minimum(np.floor(sy).astype(np.int64), max(h - 2, 0))
+    fx, fy = (sx - x0).astype(x.dtype), (sy - y0).astype(x.dtype)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    flat = x.reshape(n, c, h * w)
+
+    def at(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        idx = np.broadcast_to((yy * w + xx).reshape(n, 1, h * w), (n, c, h * w))
+        return np.take_along_axis(flat, idx, axis=2).reshape(n, c, h, w)
+
+    fx, fy = fx[:, None], fy[:, None]
+    out = (at(y0, x0) * (1 - fx) + at(y0, x1) * fx) * (1 - fy) + \
+          (at(y1, x0) * (1 - fx) + at(y1, x1) * fx) * fy
+    mean = out.mean(axis=(1, 2, 3), keepdims=True)
+    cf = (1 + _uniform(rng, contrast, n)).astype(x.dtype)[:, None, None, None]
+    bf = (1 + _uniform(rng, brightness, n)).astype(x.dtype)[:, None, None, None]
+    return np.clip((out - mean) * cf + mean * bf, 0, 1).astype(x.dtype, copy=False)

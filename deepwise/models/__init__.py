@@ -12,6 +12,7 @@ from typing import Any
 from .autoencoder import VAE, Autoencoder, ConvAutoencoder, ConvVAE
 from .char_rnn import CharRNN
 from .cnn import LeNet5, SmallCNN
+from .detection import CenterNet
 from .errors import SequenceTooLongError
 from .faces import FaceCNN, FaceEmbedder
 from .mlp import MLP
@@ -23,6 +24,7 @@ from .trajectory import TrajectoryCVAE, TrajectoryLSTM
 _REGISTRY: dict[str, Any] = {"mlp": MLP, "cnn": SmallCNN, "lenet5": LeNet5, "char-rnn": CharRNN,
                              "sentiment-rnn": SentimentRNN}
 _REGISTRY.update({"face-cnn": FaceCNN, "face-embedder": FaceEmbedder})
+_REGISTRY.update({"centernet": CenterNet})
 _REGISTRY.update({"trajectory-lstm": TrajectoryLSTM, "trajectory-cvae": TrajectoryCVAE})
 _REGISTRY.update({"translation-gru": Seq2SeqGRU,
                   "translation-transformer": TransformerTranslator})
