@@ -193,6 +193,13 @@ def test_cvae_kl_and_most_likely():
     pred, kl = model(dw.from_numpy(rel), dw.from_numpy(fut))
     assert pred.shape == (6, 12, 2) and kl.shape == (6,) and np.all(kl.data >= 0)
     np.testing.assert_allclose(model.predict(obs[:, :8]), model.predict(obs[:, :8]))
+    for p in model.parameters():  # a decoder that listens to z
+        p.data[...] = np.random.default_rng(p.data.size).normal(0, 0.4, p.shape)
+    flat = model.sample(obs[:, :8], k=3, temperature=0.0)
+    np.testing.assert_allclose(flat, np.broadcast_to(model.predict(obs[:, :8]), flat.shape),
+                               atol=1e-6)
+    spread = model.sample(obs[:, :8], k=3, groups=np.array([0, 0, 0, 1, 1, 1]))
+    assert np.abs(spread[0] - spread[1]).max() > 1e-3
     with pytest.raises(ValueError, match=r"future positions of shape \(6, 12, 2\)"):
         model.normalise(obs[:, :8], obs[:, 8:18])
 

@@ -347,12 +347,13 @@ class TrajectoryCVAE(TrajectoryLSTM):
         return self.sample(observed, k=0, groups=groups, batch_size=batch_size)[0]
 
     def sample(self, observed: Any, k: int = 20, groups: Any = None, batch_size: int = 4096,
-               generator: np.random.Generator | None = None, joint: bool = True) -> Any:
+               generator: np.random.Generator | None = None, joint: bool = True,
+               temperature: float = 1.0) -> Any:
         """``k`` futures per track, ``(k, N, pred_len, 2)``, with ``z`` drawn from the prior
-        (``k=0``: one, from the prior's mean). With ``groups`` and ``joint``, the tracks of one
-        group share each draw of ``z`` (a sample is one future of the whole scene: each
-        track's own futures are distributed as without). ``generator`` defaults to deepwise's
-        seeded RNG."""
+        (``k=0``: one, from the prior's mean), scaled by ``temperature`` (< 1: closer to the
+        most likely future). With ``groups`` and ``joint``, the tracks of one group share each
+        draw of ``z`` (a sample is one future of the whole scene: each track's own futures are
+        distributed as without). ``generator`` defaults to deepwise's seeded RNG."""
         rel, _, rot = self.normalise(observed)
         xp = backend.get_array_module(rel)
         nb = self._neighbours(observed, groups, rot)
@@ -367,7 +368,7 @@ class TrajectoryCVAE(TrajectoryLSTM):
             with no_grad():
                 for _ in range(max(k, 1)):
                     z = rng.standard_normal((int(ids.max()) + 1 if n else 0, self.latent_size))
-                    z = z.astype(np.float32)[ids]
+                    z = (temperature * z).astype(np.float32)[ids]
                     out = []
                     for i in range(0, n, batch_size):
                         part = rel[i:i + batch_size]
