@@ -290,9 +290,7 @@ def _fold_or_error(scene: str, data: str | None) -> dict[str, eth_ucy.Trajectory
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    key = eth_ucy.scene_name(args.test_scene) if args.test_scene else None
-    if key is None:
-        raise CommandError("give the held-out scene: --test-scene eth|univ|zara1|zara2")
+    key = eth_ucy.scene_name(args.test_scene)
     fold = _fold_or_error(key, args.data)
     os.makedirs(args.out, exist_ok=True)
     print(f"fold {LABELS[key]}: {len(fold['train'])} train, {len(fold['val'])} val, "

@@ -13,11 +13,15 @@ and share one API, which the camera pipeline reuses on tracked detections:
 >>> cvae = TrajectoryCVAE()
 >>> samples = cvae.sample(np.zeros((5, 8, 2)), k=20)     # (20, 5, 12, 2)
 
-Inside, a window is normalised the way the field does it: positions become displacements
-(``x_t - x_{t-1}``, so the forecast does not depend on where the pedestrian is), divided by
-``scale``. The decoder predicts each next displacement as the previous one plus a learned
-correction: with the correction at zero (its initialisation) it *is* constant velocity, and
-training learns where people turn, slow down and stop. The recipe (augmentation by random
+Inside, each window is normalised on its own (:meth:`TrajectoryLSTM.normalise`): positions
+become displacements (``x_t - x_{t-1}``: the forecast does not depend on where the pedestrian
+is), turned so that the last observed one points along +x (``heading``: nor on the direction)
+and divided by the window's mean step length (``speed_norm``: nor on the walking speed; else by
+the fixed ``scale``). The decoder predicts each next displacement as the previous one plus a
+learned correction: with the correction at zero (its initialisation) it *is* constant velocity,
+and training learns where people turn, slow down and stop. With ``social``, what the nearest
+others in the same frames are doing (:func:`neighbour_features`, pooled by a max over them, as
+Social GAN's pooling module) shifts the encoder's state. The recipe (augmentation by random
 rotation and reflection, the loss, the fold protocol) is ``deepwise/apps/trajectory.py``.
 """
 
@@ -122,8 +126,14 @@ class TrajectoryLSTM(nn.Module):
         obs_len, pred_len: observed and predicted positions per track (8 and 12 in ETH/UCY).
         embed_size: E, the size of an embedded displacement.
         hidden_size: H, the LSTM state size.
-        scale: displacements are divided by it (the typical step length: 0.4 m at 2.5 fps for a
-            walker at 1 m/s).
+        scale: displacements are divided by it without ``speed_norm`` (the typical step
+            length: 0.4 m at 2.5 fps for a walker at 1 m/s); with it, the floor of a window's
+            unit is ``0.1 * scale`` (someone standing still).
+        heading: turn each window so that its last observed displacement points along +x.
+        speed_norm: measure each window in units of its own mean observed step.
+        social: pool over the ``neighbours`` nearest pedestrians of the same group (pass
+            ``groups`` to :meth:`predict`; in ``forward``, ``neighbours=(features, mask)`` from
+            :meth:`local_neighbours`).
 
     Shape: forward takes scaled displacements ``(B, obs_len - 1, 2)`` and returns the predicted
     scaled displacements ``(B, pred_len, 2)``; :meth:`predict` works on positions
@@ -164,7 +174,8 @@ class TrajectoryLSTM(nn.Module):
         self.head.bias.data[...] = 0.0
 
     def extra_repr(self) -> str:
-        return f"obs_len={self.obs_len}, pred_len={self.pred_len}, scale={self.scale}"
+        return (f"obs_len={self.obs_len}, pred_len={self.pred_len}, scale={self.scale}, "
+                f"heading={self.heading}, speed_norm={self.speed_norm}, social={self.social}")
 
     def _check(self, rel: Tensor) -> None:
         if rel.ndim != 3 or tuple(rel.shape[1:]) != (self.obs_len - 1, 2):
@@ -201,9 +212,10 @@ class TrajectoryLSTM(nn.Module):
     # --- positions in, positions out -------------------------------------------------------
     def normalise(self, observed: Any, future: Any = None) -> tuple[Any, Any, Any]:
         """A window in the model's frame: ``(rel (N, obs_len - 1, 2), future_rel
-        (N, pred_len, 2) or None, rot (N, 2, 2))`` float32 - displacements divided by ``scale``
-        and, with ``heading``, turned so that the last observed displacement points along +x
-        (``rot`` maps world to model frame: ``local = world @ rot``)."""
+        (N, pred_len, 2) or None, rot (N, 2, 2))`` - displacements (float32) turned, with
+        ``heading``, so that the last observed one points along +x, and divided by the window's
+        mean step (``speed_norm``) or by ``scale``; ``rot`` maps world displacements into the
+        model's frame (``local = world @ rot``, a rotation over a length)."""
         obs = _observed(observed, f"{type(self).__name__}", self.obs_len)
         xp = backend.get_array_module(obs)
         rel = obs[:, 1:] - obs[:, :-1]
