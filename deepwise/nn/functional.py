@@ -35,6 +35,8 @@ __all__ = [*_activation_all, *_loss_all, *_conv_all, *_pool_all, *_norm_all, "em
            "pad", "scaled_dot_product_attention"]
 __all__ += _distance_all
 __all__ += ["ctc_loss"]
+from ..ops.focal import focal_heatmap_loss  # noqa: E402
 from ..ops.vae import gaussian_kl, kl_div  # noqa: E402
 
 __all__ += ["kl_div", "gaussian_kl"]
+__all__ += ["focal_heatmap_loss"]

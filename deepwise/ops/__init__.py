@@ -15,6 +15,7 @@ from . import attention
 from . import distance
 from . import ctc
 from . import vae
+from . import focal
 from . import sort
 from . import rounding
 
@@ -23,6 +24,7 @@ FAMILIES = (arith, reduce, shape, index, linalg, activation, loss, conv, pool, i
 FAMILIES += (distance,)
 FAMILIES += (ctc,)
 FAMILIES += (vae,)
+FAMILIES += (focal,)
 FAMILIES += (sort,)
 FAMILIES += (rounding,)
 
