@@ -234,3 +234,15 @@ def test_param_data_has_torch_inplace_methods():
     lin.double()  # the dtype changes, the methods stay
     lin.weight.data.fill_(2.0)
     assert lin.weight.dtype == np.float64 and lin.weight.data.sum() == 12
+
+
+def test_bincount_matches_torch():
+    x = np.array([0, 3, 3, 1, 0, 3])
+    assert dw.bincount(dw.tensor(x)).tolist() == [2, 1, 0, 3]
+    w = dw.tensor([0.5, 1.0, 1.0, 2.0, 0.5, 1.0])
+    assert dw.tensor(x).bincount(w, minlength=6).tolist() == [1.0, 2.0, 0.0, 3.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="non-negative integers"):
+        dw.bincount(dw.tensor([-1, 2]))
+    needs_torch()
+    assert dw.bincount(dw.tensor(x), minlength=7).tolist() == \
+        torch.bincount(torch.tensor(x), minlength=7).tolist()

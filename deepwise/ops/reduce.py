@@ -28,8 +28,8 @@ __all__ = [
 
 TENSOR_METHODS = ("sum", "mean", "var", "std", "max", "min", "amax", "amin", "argmax", "argmin",
                   "logsumexp", "prod", "norm", "cumsum")
-__all__ += ["allclose", "isclose", "equal"]
-TENSOR_METHODS += ("allclose", "isclose", "equal")
+__all__ += ["allclose", "isclose", "equal", "bincount"]
+TENSOR_METHODS += ("allclose", "isclose", "equal", "bincount")
 
 # what x.max(dim) returns, as torch.return_types.max: fields ``values`` and ``indices``
 MaxResult = namedtuple("max", ["values", "indices"])
@@ -538,3 +538,17 @@ def equal(a: Any, b: Any) -> bool:
     """True when ``a`` and ``b`` have the same shape and the same values (a Python bool)."""
     xa, xb = _arr(a), _arr(b)
     return xa.shape == xb.shape and bool(get_array_module(xa, xb).array_equal(xa, xb))
+
+
+def bincount(x: Tensor, weights: Any = None, minlength: int = 0) -> Tensor:
+    """How often each value 0, 1, ... occurs in the 1-D non-negative integer tensor ``x`` (or
+    the sum of ``weights`` at each value): int64 (or the weights' dtype), length
+    ``max(x) + 1`` or ``minlength``. Not differentiable."""
+    xa = _arr(x)
+    if xa.ndim != 1 or xa.dtype.kind not in "iu" or (xa.size and xa.min() < 0):
+        raise ValueError(f"bincount: expected a 1-D tensor of non-negative integers, got "
+                         f"{xa.dtype} of shape {xa.shape}")
+    xp = get_array_module(xa)
+    w = None if weights is None else _arr(weights)
+    out = xp.bincount(xa, weights=w, minlength=int(minlength))
+    return Tensor._make(out.astype(np.int64) if w is None else out.astype(w.dtype))
