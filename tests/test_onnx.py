@@ -142,6 +142,10 @@ def test_unsupported_parts_are_named(tmp_path):
 
     with pytest.raises(deepwise.onnx.ExportError, match=r"the op Exp .* is run outside a layer"):
         deepwise.onnx.export(Odd(), dw.randn(2, 2), tmp_path / "b.onnx")
+    with pytest.raises(deepwise.onnx.ExportError, match=r"model \(MultiheadAttention\) is not "
+                       "exported yet"):
+        deepwise.onnx.export(nn.MultiheadAttention(4, 2), (dw.randn(3, 1, 4),) * 3,
+                             tmp_path / "c.onnx")
     assert list(tmp_path.iterdir()) == []
     deepwise.onnx.export(nn.Linear(2, 2), dw.randn(1, 2), tmp_path / "ok.onnx")
     assert [p.name for p in tmp_path.iterdir()] == ["ok.onnx"]

@@ -58,6 +58,10 @@ _LEAVES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.Adapt
            nn.Dropout, nn.Dropout2d, nn.Flatten, nn.Identity, nn.Embedding, nn.LSTM, nn.GRU)
 
 
+_NOT_YET = (nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer,
+            nn.Transformer)
+
+
 class _Graph:
     """ONNX nodes and initializers under construction, and the tensor -> name map."""
 
@@ -343,6 +347,11 @@ def export(model: Any, args: Any, f: str | os.PathLike | IO[bytes], *,
     dynamic_dims = {int(a) for v in dyn.values() for a in v}
 
     def pre(m: Any, a: tuple) -> None:
+        if isinstance(m, _NOT_YET) and not errors:
+            errors.append(ExportError(
+                f"onnx.export: {paths.get(id(m), type(m).__name__)} ({type(m).__name__}) is not "
+                "exported yet: attention and Transformer layers have no ONNX translation in "
+                "deepwise (Linear, Conv, pooling, norms, activations, Embedding, LSTM/GRU do)"))
         if isinstance(m, _LEAVES):
             depth[0] += 1
 
