@@ -121,6 +121,20 @@ def test_ddp_gradients_match_plain_backward(cap_mb):
     assert list(ddp.state_dict())[0].startswith("module.")
 
 
+def test_ddp_starts_buckets_during_backward():
+    model = Tied()
+    group = OneRank()
+    ddp = DistributedDataParallel(model, process_group=group, bucket_cap_mb=1e-5)
+    a_weight = ddp._names.index("a.weight")
+    uses_seen = []
+    group.allreduce = lambda arr, op=None, async_op=False: (
+        uses_seen.append(ddp._seen[a_weight]), OneRank.allreduce(group, arr))[1]
+    ddp(dw.randn(3, 5)).sum().backward()
+    # 6 buckets, last layer first: the first starts before the first layer's weight has
+    # received either of its two gradients; the one holding it starts after both
+    assert uses_seen[0] == 0 and uses_seen[-1] == 2 and len(uses_seen) == 6
+
+
 def test_ddp_accumulates_like_plain_backward():
     dw.manual_seed(1)
     model, x, y = Tied(), dw.randn(4, 5), dw.tensor([0, 1, 1, 0])
