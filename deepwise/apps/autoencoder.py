@@ -347,7 +347,7 @@ def _latent_map(model: Any, x: np.ndarray, y: np.ndarray, path: str) -> str:
     ax.legend(handles=handles, fontsize=7, markerscale=1.2, loc="best")
     ax.set_title(f"Fashion-MNIST test set in the code space ({how})", fontsize=9)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=80, bbox_inches="tight")
     plt.close(fig)
     return how
 
@@ -379,7 +379,9 @@ def picture(model: Any, what: str, x: np.ndarray, y: np.ndarray, path: str, n: i
     if what == "denoise":
         with no_grad():
             noisy = corrupt(Tensor._make(pick), noise, noise_level).numpy()
-        rec = reconstruct(model, noisy)
+        # the encoder of a masking DAE saw the kept pixels scaled by 1 / (1 - level)
+        scale = 1.0 / (1.0 - noise_level) if noise == "mask" and noise_level < 1 else 1.0
+        rec = reconstruct(model, noisy * np.float32(scale))
         rows = np.stack([pick, noisy, rec], 1).reshape(-1, *pick.shape[1:])
         save_png(image_grid(rows, cols=9), path)
         return (f"triples: clean test image, {noise} noise (level {noise_level}), "
