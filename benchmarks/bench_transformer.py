@@ -186,5 +186,28 @@ def check_same_loss() -> None:
     assert abs(float(a.data) - float(b)) < 1e-4
 
 
+def cpu_times(steps: int = 10) -> None:
+    """Process CPU time per step of both libraries at 1 thread (steadier than wall time on a
+    shared machine): ``OMP_NUM_THREADS=1 python -m benchmarks.bench_transformer --cpu``."""
+    import time
+
+    import torch
+
+    torch.set_num_threads(1)
+    for case in CASES:
+        for lib, make in (("deepwise", deepwise_step), ("PyTorch", torch_step)):
+            step, _ = make(case)
+            for _ in range(3):
+                step()
+            c0, w0 = time.process_time(), time.perf_counter()
+            for _ in range(steps):
+                step()
+            cpu, wall = (time.process_time() - c0) / steps, (time.perf_counter() - w0) / steps
+            print(f"{case['name']}: {lib} {1000 * cpu:.1f} ms CPU / {1000 * wall:.1f} ms wall "
+                  "per step")
+
+
 if __name__ == "__main__":
-    check_same_loss()
+    import sys
+
+    cpu_times() if "--cpu" in sys.argv else check_same_loss()
