@@ -4,7 +4,7 @@ form against a Monte-Carlo estimate, and the errors."""
 
 import numpy as np
 import pytest
-from helpers import check_op, rand, torch
+from helpers import check_op, needs_torch, rand, torch
 
 import deepwise as dw
 import deepwise.nn.functional as F
@@ -110,3 +110,22 @@ def test_gaussian_kl_errors():
         F.gaussian_kl(dw.zeros(2), dw.zeros(2, dtype=dw.float64))
     with pytest.raises(ValueError, match="reduction must be one of"):
         F.gaussian_kl(dw.zeros(2), dw.zeros(2), reduction="avg")
+
+
+@pytest.mark.parametrize("reduction,log_target", [("batchmean", False), ("sum", True)])
+def test_kl_div_loss_layer_matches_pytorch(reduction, log_target):
+    x = _log_probs(3, 4, seed=9)
+    t = _log_probs(3, 4, seed=10)
+    t = t if log_target else np.exp(t)
+    layer = nn.KLDivLoss(reduction=reduction, log_target=log_target)
+    xd = dw.tensor(x.astype(np.float32), requires_grad=True)
+    out = layer(xd, dw.tensor(t.astype(np.float32)))
+    out.backward()
+    assert out.shape == () and xd.grad is not None
+    needs_torch()
+    xt = torch.tensor(x.astype(np.float32), requires_grad=True)
+    ref = torch.nn.KLDivLoss(reduction=reduction, log_target=log_target)(
+        xt, torch.tensor(t.astype(np.float32)))
+    ref.backward()
+    assert out.item() == pytest.approx(ref.item(), rel=1e-5)
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-7)
