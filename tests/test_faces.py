@@ -319,17 +319,17 @@ def test_train_faces_refuses_bad_options(tiny_orl, tmp_path):
 
 @pytest.mark.slow
 def test_identification_learns_on_the_real_orl_faces():
-    """The recipe, shortened (3 photos per person, 12 epochs), must recognise the 32 people's
-    other photos far better than the same CNN trained on 1 photo per person for as long."""
+    """The identification CNN, trained briefly (16 epochs, batch 8, no augmentation: the short
+    schedule converges faster without it) on the standard split (photos 1-5 to train, 6-10 to
+    test), must beat the classical baseline: >= 92% of the 160 test photos, a bound that
+    eigenfaces on the same split (91.25%, computed here) misses. Measured: 95.6%; 161 s at load
+    5-10 on the 2-core machine (roughly 40 s when it is quiet: an estimate, not measured)."""
     path = shared_data("orl-faces/orl_faces.zip")
     x, person, photo = faces.load_faces(path)
     y = np.searchsorted(np.unique(person), person)
-    test = photo >= 6
-    accs = {}
-    for k in (3, 1):
-        train = photo <= k
-        model, stats = faces.train_identifier(x[train], y[train], epochs=12)
-        pred = faces.identify(model, x[test], stats).argmax(axis=1)
-        accs[k] = float((pred == y[test]).mean())
-    assert accs[3] >= 0.80, accs
-    assert accs[1] < 0.80, accs
+    train, test = photo <= 5, photo >= 6
+    eigen = float((faces.eigenfaces(x[train], y[train], x[test]) == y[test]).mean())
+    model, stats = faces.train_identifier(x[train], y[train], epochs=16, batch_size=8,
+                                          augment=False)
+    acc = float((faces.identify(model, x[test], stats).argmax(axis=1) == y[test]).mean())
+    assert eigen < 0.92 <= acc, (acc, eigen)
