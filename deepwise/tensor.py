@@ -7,6 +7,8 @@ Operators and methods delegate to the ops in ``deepwise.ops``; creation function
 from __future__ import annotations
 
 import builtins
+import sys
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -134,8 +136,9 @@ def _parse_to(args: tuple, kwargs: dict) -> tuple[Any, Any, bool]:
 
 
 class TensorData(np.ndarray):
-    """What ``param.data`` is for a Parameter: its NumPy array (an ndarray in every way, sharing
-    the memory) with PyTorch's in-place methods, so hand-written updates port unchanged::
+    """What ``param.data`` of a Parameter is in a user's code: its NumPy array (an ndarray in
+    every way, sharing the memory) with PyTorch's in-place methods, so hand-written updates
+    port unchanged::
 
         p.data.add_(p.grad, alpha=-lr)     p.data.uniform_(-0.1, 0.1)     p.data.zero_()
         p.data.copy_(other)                p.data.view(-1)                p.data.clamp_(-1, 1)
@@ -205,19 +208,34 @@ class TensorData(np.ndarray):
         return Tensor._make(np.array(self, copy=True))
 
 
+_VIEWS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
 class _TensorDataSlot:
-    """The ``data`` attribute of Tensor subclasses: the same slot, holding a TensorData view."""
+    """The ``data`` attribute of Tensor subclasses (``nn.Parameter``): the same slot, holding a
+    plain ndarray. Read from deepwise's own code it is that ndarray (the hot paths - ops and
+    optimizer updates - stay on plain arrays: a subclass costs ~2 us per ufunc); read from
+    anywhere else (a user's script) it is a :class:`TensorData` view of the same memory, with
+    PyTorch's in-place methods."""
 
     def __init__(self, slot: Any) -> None:
         self.slot = slot
 
     def __get__(self, obj: Any, owner: Any = None) -> Any:
-        return self if obj is None else self.slot.__get__(obj, owner)
+        if obj is None:
+            return self
+        arr = self.slot.__get__(obj, owner)
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if caller.startswith("deepwise.") or caller == "deepwise":
+            return arr
+        view = _VIEWS.get(id(arr))  # one view per array while it is held: p.data is p.data
+        if view is None or view._of is not arr:
+            view = _VIEWS[id(arr)] = arr.view(TensorData)
+            view._of = arr
+        return view
 
     def __set__(self, obj: Any, value: Any) -> None:
-        if type(value) is not TensorData:
-            value = np.asarray(value).view(TensorData)
-        self.slot.__set__(obj, value)
+        self.slot.__set__(obj, value if type(value) is np.ndarray else np.asarray(value))
 
 
 class Tensor:
