@@ -417,6 +417,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CommandError(f"--epochs {args.epochs}: give at least 1")
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
         raise CommandError(f"--out {args.out}: exists and is not a directory")
+    backend.manual_seed(args.seed)  # the initial weights too: a run repeats exactly
     model, config = build(args.kind, args.latent, args.noise, args.noise_level, args.beta)
     x_train, y_train = load_images(True, args.data_dir, args.limit)
     x_test, y_test = load_images(False, args.data_dir, args.limit)
