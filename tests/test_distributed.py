@@ -2,7 +2,8 @@
 
 The fast tests run in this process (the sampler's shards, DDP on a world of one, the errors);
 the MPI tests start ``mpirun -n 2`` on the scripts in tests/distributed/ with a timeout and skip
-with a message when mpirun or mpi4py is absent.
+with a message when mpirun or mpi4py is absent. Each launch takes a few seconds, so only the
+one-process-equivalence and the raising rank are fast tests; the other launches are slow.
 """
 
 import importlib.util
@@ -16,13 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import check_op, needs_torch, rand, torch
 
 import deepwise as dw
 import deepwise.distributed as dist
 import deepwise.nn.functional as F
 from deepwise import nn
 from deepwise.data.distributed import DistributedSampler
-from deepwise.nn.parallel import DistributedDataParallel
+from deepwise.nn.parallel import DistributedDataParallel, SyncBatchNorm
+from deepwise.nn.parallel.sync_batchnorm import sync_batch_norm
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = Path(__file__).resolve().parent / "distributed"
@@ -165,6 +168,61 @@ def test_ddp_errors_are_clear():
     assert model.b.weight.grad is not None
 
 
+# ---- SyncBatchNorm on a world of one: BatchNorm (PyTorch's, in training mode) ----------------
+
+def test_sync_batch_norm_op_on_one_rank_is_batch_norm():
+    x, w, b = rand(3, 4, 5, 2, seed=1), rand(4, seed=2), rand(4, seed=3)
+    check_op(lambda x, w, b: sync_batch_norm(x, None, None, w, b, 0.1, 1e-5, OneRank()),
+             [x, w, b],
+             lambda x, w, b: torch.nn.functional.batch_norm(x, None, None, w, b, training=True,
+                                                            momentum=0.1, eps=1e-5))
+    check_op(lambda x: sync_batch_norm(x, None, None, None, None, 0.1, 1e-5, OneRank()),
+             [rand(5, 3, seed=4)],
+             lambda x: torch.nn.functional.batch_norm(x, None, None, training=True))
+
+
+def test_sync_batchnorm_layer_matches_torch_and_converts():
+    dw.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(12, 2), nn.BatchNorm1d(2))
+    weight = model[1].weight
+    SyncBatchNorm.convert_sync_batchnorm(model, process_group=OneRank())
+    assert isinstance(model[1], SyncBatchNorm) and isinstance(model[5], SyncBatchNorm)
+    assert model[1].weight is weight  # the same Parameter (an optimizer may hold it)
+    model[1].weight.data[...] = [0.5, 1.5, -1.0]
+    x = rand(4, 2, 4, 4, seed=5).astype(np.float32)
+    for _ in range(2):
+        y = model(dw.tensor(x))
+    y.sum().backward()
+    needs_torch()
+    tm = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.ReLU(),
+                             torch.nn.Flatten(), torch.nn.Linear(12, 2), torch.nn.BatchNorm1d(2))
+    tm.load_state_dict({k: torch.tensor(np.array(v.data if isinstance(v, dw.Tensor) else v))
+                        for k, v in model.state_dict().items()
+                        if not k.endswith(("running_mean", "running_var", "tracked"))},
+                       strict=False)
+    tx = torch.tensor(x)
+    for _ in range(2):
+        ty = tm(tx)
+    ty.sum().backward()
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model[1].running_var.data, tm[1].running_var.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(model[0].weight.grad.data, tm[0].weight.grad.numpy(),
+                               rtol=1e-4, atol=1e-5)
+    model.eval()
+    tm.eval()
+    np.testing.assert_allclose(model(dw.tensor(x)).data, tm(tx).detach().numpy(), rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_sync_batchnorm_needs_a_group_to_train():
+    layer = SyncBatchNorm(3)
+    with pytest.raises(RuntimeError, match="SyncBatchNorm: training needs a process group"):
+        layer(dw.randn(4, 3))
+    layer.eval()
+    assert layer(dw.randn(4, 3)).shape == (4, 3)  # eval: the running statistics
+
+
 def test_collectives_need_a_group():
     assert not dist.is_initialized()
     assert dist.get_rank() == 0 and dist.get_world_size() == 1
@@ -196,19 +254,33 @@ def mpirun(script, *args, n=2, timeout=120):
     return p, time.monotonic() - start
 
 
-@pytest.mark.parametrize("args", [(), ("--bucket-cap-mb", "0.001", "--optimizer", "adam")],
-                         ids=["one-bucket-sgd", "seven-buckets-adam"])
-def test_two_ranks_batch_b_equal_one_process_batch_2b(args):
+def run_equivalence(*args):
     p, _ = mpirun("equivalence.py", *args)
     assert p.returncode == 0, p.stdout + p.stderr
     line = next(ln for ln in p.stdout.splitlines() if ln.startswith("RESULT "))
-    r = json.loads(line[len("RESULT "):])
-    assert r["world"] == 2 and r["buckets"] == (1 if not args else 7)
+    return json.loads(line[len("RESULT "):])
+
+
+@pytest.mark.parametrize("args", [
+    pytest.param((), id="one-bucket-sgd"),
+    pytest.param(("--bucket-cap-mb", "0.001", "--optimizer", "adam"), id="seven-buckets-adam",
+                 marks=pytest.mark.slow),
+    pytest.param(("--bn", "sync"), id="sync-batchnorm", marks=pytest.mark.slow)])
+def test_two_ranks_batch_b_equal_one_process_batch_2b(args):
+    r = run_equivalence(*args)
+    assert r["world"] == 2 and r["buckets"] == (7 if "--bucket-cap-mb" in args else 1)
     assert r["max_diff_between_ranks"] == 0.0  # the replicas stay bit-identical
     assert r["max_diff_vs_one_process"] < 1e-5 * max(1.0, r["max_abs_weight"])  # float32
     assert r["max_change_from_start"] > 0.05  # the weights did move ...
     assert r["max_diff_vs_no_averaging"] > 1e-2  # ... and without averaging they differ
     assert r["unused_grad_is_none"]
+
+
+@pytest.mark.slow
+def test_local_batchnorm_is_not_the_big_batch():
+    """What the docs say: plain BatchNorm under DDP normalises per rank's batch of B."""
+    r = run_equivalence("--bn", "local")
+    assert r["max_diff_vs_one_process"] > 1e-3
 
 
 def test_a_rank_that_raises_ends_the_job_with_its_message():
@@ -219,6 +291,7 @@ def test_a_rank_that_raises_ends_the_job_with_its_message():
     assert "should not have" not in p.stdout
 
 
+@pytest.mark.slow
 def test_a_killed_rank_ends_the_job():
     p, _ = mpirun("failing_rank.py", "kill", timeout=90)
     assert p.returncode != 0

@@ -7,6 +7,7 @@ same permutations, and a second copy on batches of B (what a rank would do witho
 averaging). Rank 0 prints one line ``RESULT {json}`` with the largest differences.
 
     mpirun -n 2 python tests/distributed/equivalence.py [--bucket-cap-mb MB] [--optimizer sgd]
+        [--bn none|sync|local]
 """
 
 import argparse
@@ -22,23 +23,24 @@ import deepwise.nn.functional as F
 from deepwise import nn, optim
 from deepwise.data import TensorDataset
 from deepwise.data.distributed import DistributedSampler
-from deepwise.nn.parallel import DistributedDataParallel
+from deepwise.nn.parallel import DistributedDataParallel, SyncBatchNorm
 
 
 class Net(nn.Module):
-    """Conv -> pool -> MLP with one layer applied twice (two uses of one weight) and one layer
-    the forward never calls (a parameter without a gradient)."""
+    """Conv [-> BatchNorm] -> pool -> MLP with one layer applied twice (two uses of one weight)
+    and one layer the forward never calls (a parameter without a gradient)."""
 
-    def __init__(self) -> None:
+    def __init__(self, bn: bool = False) -> None:
         super().__init__()
         self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4) if bn else nn.Identity()
         self.fc1 = nn.Linear(4 * 4 * 4, 16)
         self.shared = nn.Linear(16, 16)
         self.unused = nn.Linear(16, 16)
         self.out = nn.Linear(16, 3)
 
     def forward(self, x):
-        h = F.max_pool2d(F.relu(self.conv(x)), 2).flatten(1)
+        h = F.max_pool2d(F.relu(self.bn(self.conv(x))), 2).flatten(1)
         h = dw.tanh(self.fc1(h))
         h = dw.tanh(self.shared(dw.tanh(self.shared(h))))
         return self.out(h)
@@ -50,6 +52,12 @@ def batches(dataset, sampler, batch_size, epoch):
     x, y = dataset.tensors
     for s in range(0, len(idx), batch_size):
         yield x[idx[s:s + batch_size]], y[idx[s:s + batch_size]]
+
+
+def state(model):
+    """Parameters and float buffers (BatchNorm's running statistics), flat."""
+    arrays = [*model.parameters(), *(b for b in model.buffers() if b.data.dtype.kind == "f")]
+    return np.concatenate([a.data.ravel() for a in arrays])
 
 
 def train(model, dataset, sampler, batch_size, epochs, make_opt):
@@ -68,6 +76,9 @@ def main() -> int:
     ap.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--bn", choices=("none", "sync", "local"), default="none",
+                    help="a BatchNorm layer after the conv: SyncBatchNorm on the ranks, or plain "
+                    "BatchNorm2d (local statistics); the one-process reference has BatchNorm2d")
     args = ap.parse_args()
 
     dist.init_process_group()
@@ -83,12 +94,14 @@ def main() -> int:
         return optim.Adam(params, lr=1e-2)
 
     dw.manual_seed(1000 + rank)  # different initial weights per rank: the broadcast fixes them
-    model = Net()
-    start = copy.deepcopy(model)  # rank 0's copy is the reference's start
+    model = Net(bn=args.bn != "none")
+    start = copy.deepcopy(model)  # rank 0's copy is the reference's start (plain BatchNorm)
+    if args.bn == "sync":
+        SyncBatchNorm.convert_sync_batchnorm(model)
     ddp = DistributedDataParallel(model, bucket_cap_mb=args.bucket_cap_mb)
     train(ddp, data, DistributedSampler(data, seed=7), args.batch, args.epochs, make_opt)
 
-    flat = np.concatenate([p.data.ravel() for p in model.parameters()]).astype(np.float64)
+    flat = state(model).astype(np.float64)
     lo, hi = flat.copy(), flat.copy()
     dist.all_reduce(lo, dist.ReduceOp.MIN)
     dist.all_reduce(hi, dist.ReduceOp.MAX)
@@ -99,11 +112,11 @@ def main() -> int:
         alone = train(copy.deepcopy(start), data,
                       DistributedSampler(data, num_replicas=world, rank=0, seed=7),
                       args.batch, args.epochs, make_opt)
-        ref = np.concatenate([p.data.ravel() for p in one.parameters()]).astype(np.float64)
-        own = np.concatenate([p.data.ravel() for p in alone.parameters()]).astype(np.float64)
-        moved = np.concatenate([p.data.ravel() for p in start.parameters()]).astype(np.float64)
+        ref = state(one).astype(np.float64)
+        own = state(alone).astype(np.float64)
+        moved = state(start).astype(np.float64)
         print("RESULT " + json.dumps({
-            "world": world, "buckets": len(ddp._buckets),
+            "world": world, "buckets": len(ddp._buckets), "bn": args.bn,
             "max_diff_vs_one_process": float(np.abs(flat - ref).max()),
             "max_diff_between_ranks": float((hi - lo).max()),
             "max_diff_vs_no_averaging": float(np.abs(flat - own).max()),

@@ -30,7 +30,8 @@ BatchNorm: each rank normalises with its own batch's statistics (local, as PyTor
 plain ``BatchNorm2d``); with ``broadcast_buffers=True`` (the default) the running statistics of
 rank 0 are copied to every rank at each forward, so evaluation is the same everywhere. A model
 with BatchNorm therefore trains like a single process whose BatchNorm sees batches of B, not
-N*B.
+N*B - unless its BatchNorm layers are ``SyncBatchNorm`` (``SyncBatchNorm.convert_sync_batchnorm``),
+which takes the statistics over all ranks' batches.
 
 The process group is ``deepwise.distributed``'s default group (bound by ``init_process_group``)
 or any object with ``rank``, ``size``, ``allreduce(array, op, async_op) -> work`` (``work.wait()``)
