@@ -249,7 +249,8 @@ def test_train_identify_writes_checkpoint_metrics_and_figures(tiny_orl, tmp_path
         photo.write_bytes(z.read("orl_faces/s1/7.pgm"))
     assert _run("embed", out / "faces.safetensors", photo, "--out", tmp_path / "e.npy") == 0
     assert np.load(tmp_path / "e.npy").shape == (1, model.trunk.width)
-    with pytest.raises(ValueError, match="is a 'face-cnn' checkpoint, not 'face-embedder'"):
+    with pytest.raises(ValueError, match="is a 'face-cnn' checkpoint, not 'face-embedder'.*"
+                                         "--task verify"):
         _run("verify", out / "faces.safetensors", photo, photo)
 
 

@@ -568,10 +568,10 @@ def _read_photos(paths: list[str], resize: bool) -> np.ndarray:
     return np.stack([read_grey(p, size=PHOTO_SIZE, resize=resize) for p in paths])[:, None]
 
 
-def _load(checkpoint: str, expected: tuple[str, ...], needs: tuple[str, ...] = ()) -> tuple:
-    model, ckpt = models.load(checkpoint, expected=expected, needs=("preprocess", *needs),
-                              writer=WRITER)
-    return model, ckpt
+def _load(checkpoint: str, expected: tuple[str, ...], needs: tuple[str, ...] = (),
+          writer: str = WRITER) -> tuple:
+    return models.load(checkpoint, expected=expected, needs=("preprocess", *needs),
+                       writer=writer)
 
 
 def _channels(text: str) -> tuple[int, ...]:
@@ -621,7 +621,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    model, ckpt = _load(args.checkpoint, ("face-embedder",), needs=("threshold",))
+    model, ckpt = _load(args.checkpoint, ("face-embedder",), needs=("threshold",),
+                        writer=f"{WRITER} --task verify")
     e = embed(model, _read_photos([args.image_a, args.image_b], args.resize), ckpt["preprocess"])
     sim, thr = float(e[0] @ e[1]), float(ckpt["threshold"])
     print(f"similarity {sim:.4f}: {'same person' if sim >= thr else 'different people'} "
