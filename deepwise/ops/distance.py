@@ -24,7 +24,7 @@ p = 2; taken as 0 where ``||v|| = 0``, as PyTorch does).
 
 >>> x = deepwise.tensor([[3.0, 4.0]])
 >>> normalize(x)
-tensor([[0.6000, 0.8000]])
+tensor([[0.6, 0.8]])
 """
 
 # ruff: noqa: A002 - `input` is the argument name PyTorch uses
