@@ -203,4 +203,4 @@ def test_short_training_detects_held_out_people():
     assert after > AP_BOUND, f"AP@0.5 {after:.3f} after {STEPS} steps"
 
 
-STEPS, AP_BOUND = 60, 0.2
+STEPS, AP_BOUND = 60, 0.15  # measured 0.271 (seed 0; 0.320 with seed 1); untrained 0.0

@@ -286,8 +286,8 @@ def _forecast_cost(rows: np.ndarray, records: list[dict[str, Any]], matches: lis
     by_ped: dict[int, dict[int, np.ndarray]] = {}
     for f, p, x, y in rows:
         by_ped.setdefault(int(p), {})[int(f)] = np.array([x, y])
-    tracked, true_hist, future = [], [], []
-    for rec, m in zip(records, matches):
+    tracked, true_hist, future, moment = [], [], [], []
+    for t, (rec, m) in enumerate(zip(records, matches)):
         fr = rec["frame"]
         for p, k in m.items():
             if k not in rec["forecasts"]:
@@ -300,12 +300,15 @@ def _forecast_cost(rows: np.ndarray, records: list[dict[str, Any]], matches: lis
             tracked.append(rec["forecasts"][k])
             true_hist.append(np.stack(past))
             future.append(np.stack(fut))
+            moment.append(t)
     if not tracked:
         nan = float("nan")
         return {"forecasts_scored": 0, "ade_tracked": nan, "fde_tracked": nan,
                 "ade_true_history": nan, "fde_true_history": nan}
     fut = np.stack(future)
-    from_true = forecaster.predict(np.stack(true_hist), np.zeros(len(true_hist), np.int64))
+    # the same people, grouped by frame as the tracked forecasts were (a social model looks
+    # at the others of its moment)
+    from_true = forecaster.predict(np.stack(true_hist), np.array(moment, np.int64))
     pt = np.stack(tracked)
     return {"forecasts_scored": len(tracked), "ade_tracked": tm.ade(pt, fut),
             "fde_tracked": tm.fde(pt, fut), "ade_true_history": tm.ade(from_true, fut),
@@ -330,8 +333,8 @@ def write_gif(path: str | os.PathLike, records: list[dict[str, Any]], scale: int
 
     if not records:
         raise ValueError("write_gif: no frames to draw")
+    # the map spans the people (true and tracked), not a forecast that runs far off
     pts = [p for r in records for p in (*r["truth"].values(), *r["tracks"].values())]
-    pts += [q for r in records for f in r["forecasts"].values() for q in f]
     allp = np.array(pts).reshape(-1, 2) if pts else np.zeros((1, 2))
     lo, hi = allp.min(0) - 1, allp.max(0) + 1
     span = float(max(hi - lo))
