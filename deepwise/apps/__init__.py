@@ -11,6 +11,18 @@ architectures that another application could use live in the library below
                          Fashion-MNIST)
 ``text_generation``      ``train char-rnn``, ``generate`` (a character-level LSTM)
 ``sentiment``            ``train sentiment``, ``predict`` (a Bi-GRU sentence classifier)
+``translation``          ``train translation``, ``translate`` (English to French: GRU,
+                         GRU with attention, Transformer)
+``speech``               ``train speech``, ``transcribe`` (spoken digits; digit strings
+                         with CTC)
+``faces``                ``train faces``, ``embed``, ``verify`` (identification and
+                         verification on ORL faces)
+``trajectory``           ``train trajectory``, ``forecast`` (pedestrian motion, ETH/UCY)
+``detection``            ``train detector`` (CenterNet on camera frames rendered from
+                         ETH/UCY)
+``driving``              ``drive`` (cameras -> detections -> tracks -> forecasts)
+``autoencoder``          ``train autoencoder``, ``sample`` (autoencoders, denoising, VAEs,
+                         few labels)
 ======================== ==================================================================
 """
 
@@ -26,7 +38,8 @@ __all__ = ["CommandError", "USER_ERRORS", "register", "train_parsers", "modules"
 
 # the order in which the applications' commands appear in ``deepwise --help``; an application
 # not named here (a new one) follows in alphabetical order
-_ORDER = ("image_classification", "text_generation", "sentiment")
+_ORDER = ("image_classification", "text_generation", "sentiment", "translation", "speech",
+          "faces", "trajectory", "detection", "driving", "autoencoder")
 
 
 def modules() -> list[ModuleType]:

@@ -17,8 +17,8 @@ from ..ops.activation import *  # noqa: F403
 from ..ops.activation import __all__ as _activation_all
 from ..ops.attention import scaled_dot_product_attention
 from ..ops.conv import *  # noqa: F403
-from ..ops.ctc import ctc_loss
 from ..ops.conv import __all__ as _conv_all
+from ..ops.ctc import ctc_loss
 from ..ops.distance import *  # noqa: F403
 from ..ops.distance import __all__ as _distance_all
 from ..ops.embedding import embedding

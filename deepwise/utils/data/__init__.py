@@ -8,6 +8,7 @@ signature (``sampler``, ``batch_sampler``, ``num_workers``, ``pin_memory`` ...).
 
 from ...data.dataloader import default_collate
 from ...data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from ...data.distributed import DistributedSampler
 from .dataloader import DataLoader, IterableDataset, get_worker_info
 from .sampler import (
     BatchSampler,
@@ -21,4 +22,4 @@ from .sampler import (
 __all__ = ["DataLoader", "Dataset", "IterableDataset", "TensorDataset", "Subset",
            "ConcatDataset", "random_split", "default_collate", "get_worker_info", "Sampler",
            "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
-           "BatchSampler"]
+           "BatchSampler", "DistributedSampler"]
