@@ -596,3 +596,20 @@ def test_page_in_headless_chromium(server, tmp_path):
         assert browser.eval("document.getElementById('status').style.color") == ""  # no error
     finally:
         browser.close()
+
+
+def test_host_option_and_the_warning_for_a_non_loopback_address():
+    import warnings
+
+    from deepwise.cli import build_parser
+    from deepwise.playground import PlaygroundServer
+
+    args = build_parser().parse_args(["playground", "--no-browser"])
+    assert args.host == "127.0.0.1"
+    assert build_parser().parse_args(["playground", "--host", "0.0.0.0"]).host == "0.0.0.0"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        PlaygroundServer("127.0.0.1", 0).server_close()  # loopback: silent
+    with pytest.warns(UserWarning, match="reachable from other machines"):
+        server = PlaygroundServer("0.0.0.0", 0)  # bound, never served: no traffic
+    server.server_close()

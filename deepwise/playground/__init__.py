@@ -60,12 +60,13 @@ def serve(port: int = 8000, *, open_browser: bool = True, host: str = "127.0.0.1
 
 
 def _cmd_playground(args: argparse.Namespace) -> int:
-    serve(args.port, open_browser=not args.no_browser)
+    serve(args.port, open_browser=not args.no_browser, host=args.host)
     return 0
 
 
 def add_commands(subparsers: Any) -> None:
-    """Register ``deepwise playground`` (``--port``, ``--no-browser``; binds to 127.0.0.1)."""
+    """Register ``deepwise playground`` (``--port``, ``--no-browser``, ``--host``; binds to
+    127.0.0.1 unless ``--host`` exposes it, with a warning)."""
     from ..apps import register
 
     p = subparsers.add_parser(
@@ -76,4 +77,7 @@ def add_commands(subparsers: Any) -> None:
                    help="the port to listen on (default 8000; 0: any free port)")
     p.add_argument("--no-browser", action="store_true",
                    help="do not open a browser (print the address only)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="the address to listen on (default 127.0.0.1, this machine only; another "
+                   "address exposes the page, which has no authentication, with a warning)")
     register(p, _cmd_playground)
