@@ -130,3 +130,18 @@ def test_wrong_data_path_says_where_it_looked(tmp_path, monkeypatch):
 
     with pytest.raises(FileNotFoundError, match="nowhere"):
         MNIST(root=str(tmp_path / "empty"))
+
+
+def test_a_missing_optional_package_is_one_line(monkeypatch, capsys):
+    """An optional package that is not installed (safetensors for checkpoints) is reported as the
+    command's one-line error with what to install, like any other user error."""
+    import deepwise.io.serialization as ser
+
+    def missing():
+        raise ImportError("deepwise.io needs the `safetensors` package to save and load files: "
+                          "pip install safetensors")
+
+    monkeypatch.setattr(ser, "_safetensors", missing)
+    assert main(["evaluate", "some.safetensors", "--data", "digits"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("deepwise evaluate: ") and "pip install safetensors" in err

@@ -8,8 +8,9 @@ top-level sub-parsers of ``deepwise``. Inside, the application adds its own comm
 
 A command reports a user's mistake (a missing file, a bad option value, a checkpoint of another
 kind) by raising :class:`CommandError` (or letting a ``FileNotFoundError``, ``ValueError``,
-``CheckpointError`` or ``SerializationError`` through): ``deepwise/cli.py`` prints
-``deepwise <command>: <what was wrong>`` and exits with status 1, without a traceback.
+``CheckpointError``, ``SerializationError`` or an optional package's ``ImportError`` through):
+``deepwise/cli.py`` prints ``deepwise <command>: <what was wrong>`` and exits with status 1,
+without a traceback.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ class CommandError(Exception):
     """A user's mistake on the command line; the message says what was wrong and how to fix it."""
 
 
-# the exceptions that mean "the user gave something wrong", reported in one line, never a traceback
+# the exceptions that mean "the user gave something wrong" (or lacks an optional package, whose
+# ImportError says what to pip install), reported in one line, never a traceback
 USER_ERRORS: tuple[type[BaseException], ...] = (
     CommandError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
-    ValueError, CheckpointError, SerializationError)
+    ValueError, CheckpointError, SerializationError, ImportError)
 
 
 def register(parser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int | None]
