@@ -22,13 +22,12 @@ DESCRIPTION = ("deepwise: a deep-learning framework written from scratch on NumP
 
 
 def _name_commands(parser: argparse.ArgumentParser) -> None:
-    """Give every (sub-)command a ``command`` default (its ``prog`` without ``deepwise``), for
-    the error messages, unless its application named it already."""
+    """Give every (sub-)command a ``command`` default, its ``prog`` without ``deepwise``
+    (``train char-rnn``), for the error messages."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
-                if sub.get_default("command") is None:
-                    sub.set_defaults(command=sub.prog.split(" ", 1)[-1])
+                sub.set_defaults(command=sub.prog.split(" ", 1)[-1])
                 _name_commands(sub)
 
 

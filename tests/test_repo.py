@@ -39,7 +39,7 @@ def _tracked_files() -> list[Path]:
 def test_no_absolute_machine_paths():
     offenders = []
     for path in _tracked_files():
-        if not path.is_file() or path == Path(__file__).resolve():
+        if not path.is_file():
             continue
         for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace")
                                  .splitlines(), 1):
@@ -49,7 +49,9 @@ def test_no_absolute_machine_paths():
 
 
 def test_the_absolute_path_check_can_fail():
-    assert ABSOLUTE.search('DATA = "/work/shared/data/x.txt"')
-    assert ABSOLUTE.search("see /home/me/data")
+    # the offending paths are assembled here, so this file holds none itself
+    work, home = "/".join(("", "work", "shared", "data", "x.txt")), "/".join(("", "home", "me"))
+    assert ABSOLUTE.search(f'DATA = "{work}"')
+    assert ABSOLUTE.search(f"see {home}/data")
     assert not ABSOLUTE.search("../shared/data/tinyshakespeare/input.txt")
     assert not ABSOLUTE.search("https://example.org/tmp/x and ~/.cache/deepwise")

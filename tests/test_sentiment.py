@@ -187,10 +187,6 @@ def test_load_labelled_sentences_dir_and_file(tmp_path):
 
 # ---- the command line -----------------------------------------------------------------------
 
-def _cli(argv):
-    return main(argv)
-
-
 def test_cli_train_and_predict(tmp_path, capsys):
     texts, labels = _synthetic(300)
     data = tmp_path / "data"
@@ -198,28 +194,20 @@ def test_cli_train_and_predict(tmp_path, capsys):
     (data / "toy_labelled.txt").write_text(
         "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
     out = tmp_path / "run"
-    assert _cli(["train", "sentiment", "--data", str(data), "--epochs", "10", "--lr", "0.01",
+    assert main(["train", "sentiment", "--data", str(data), "--epochs", "10", "--lr", "0.01",
                  "--embed", "16", "--hidden", "16", "--dropout", "0.1", "--cv", "2",
                  "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "2-fold cross-validated accuracy" in printed
     assert os.path.isfile(out / "sentiment.safetensors") and os.path.isfile(out / "metrics.json")
-    assert _cli(["predict", str(out / "sentiment.safetensors"), "the food was great",
+    assert main(["predict", str(out / "sentiment.safetensors"), "the food was great",
                  "it is awful"]) == 0
     lines = [line.split("\t") for line in capsys.readouterr().out.strip().split("\n")]
     assert [(label, sentence) for label, _, sentence in lines] == [
         ("positive", "the food was great"), ("negative", "it is awful")]
-    assert _cli(["train", "sentiment", "--data", str(tmp_path / "run")]) == 1
+    assert main(["train", "sentiment", "--data", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err
     assert re.match(r"deepwise train sentiment: .*no '\*_labelled.txt'", err), err
-
-
-@pytest.mark.parametrize("argv", [["train", "sentiment", "--help"], ["predict", "--help"]])
-def test_cli_help(argv, capsys):
-    with pytest.raises(SystemExit) as e:
-        _cli(argv)
-    assert e.value.code == 0
-    assert "usage: deepwise" in capsys.readouterr().out
 
 
 # ---- on the real data -----------------------------------------------------------------------

@@ -249,38 +249,26 @@ def test_checkpoint_of_the_previous_layout_loads(tmp_path):
 
 # ---- the command line -----------------------------------------------------------------------
 
-def _cli(argv):
-    return main(argv)
-
-
 def test_cli_train_generate(tmp_path, capsys):
     text = tmp_path / "t.txt"
     text.write_text("ROMEO:\nO she doth teach the torches to burn bright!\n\n" * 60)
     out = tmp_path / "run"
-    assert _cli(["train", "char-rnn", "--text", str(text), "--max-steps", "5", "--batch-size",
+    assert main(["train", "char-rnn", "--text", str(text), "--max-steps", "5", "--batch-size",
                  "4", "--bptt", "16", "--hidden", "16", "--layers", "1", "--out", str(out),
                  "--quiet", "--sample-length", "0"]) == 0
     assert "validation loss" in capsys.readouterr().out
     assert os.path.isfile(out / "char_rnn.safetensors") and os.path.isfile(out / "metrics.json")
-    assert _cli(["generate", str(out / "char_rnn.safetensors"), "--prime", "ROMEO:",
+    assert main(["generate", str(out / "char_rnn.safetensors"), "--prime", "ROMEO:",
                  "--length", "30", "--top-k", "5", "--seed", "1"]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("ROMEO:") and len(printed.rstrip("\n")) >= 36
-    assert _cli(["generate", str(out / "char_rnn.safetensors"), "--prime", "Zounds"]) == 1
+    assert main(["generate", str(out / "char_rnn.safetensors"), "--prime", "Zounds"]) == 1
     err = capsys.readouterr().err
     assert re.match(r"deepwise generate: .*unknown character 'Z'", err) and "Traceback" not in err
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    assert _cli(["train", "char-rnn", "--text", str(empty)]) == 1
+    assert main(["train", "char-rnn", "--text", str(empty)]) == 1
     assert re.match(r"deepwise train char-rnn: .*empty.txt' is empty", capsys.readouterr().err)
-
-
-@pytest.mark.parametrize("argv", [["train", "char-rnn", "--help"], ["generate", "--help"]])
-def test_cli_help(argv, capsys):
-    with pytest.raises(SystemExit) as e:
-        _cli(argv)
-    assert e.value.code == 0
-    assert "usage: deepwise" in capsys.readouterr().out
 
 
 # ---- on the real data -----------------------------------------------------------------------

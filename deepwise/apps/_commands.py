@@ -37,10 +37,9 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 
 def register(parser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int | None]
              ) -> argparse.ArgumentParser:
-    """Make ``func(args)`` the action of ``parser``; the command's name for messages is the
-    parser's ``prog`` without the leading ``deepwise`` (``train char-rnn``)."""
-    name = parser.prog.split(" ", 1)[1] if " " in parser.prog else parser.prog
-    parser.set_defaults(func=func, command=name)
+    """Make ``func(args)`` the action of ``parser`` (``deepwise/cli.py`` names the command for
+    its messages from the parser's ``prog``: ``train char-rnn``)."""
+    parser.set_defaults(func=func)
     return parser
 
 
