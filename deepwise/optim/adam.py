@@ -45,10 +45,7 @@ class Adam(Optimizer):
     def _validate(self, group: dict[str, Any]) -> None:
         super()._validate(group)
         self._require(group, "eps", group["eps"] >= 0, ">= 0")
-        betas = group["betas"]
-        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError(f"{self._name}: invalid betas={betas!r} (expected two numbers, each "
-                             "in [0, 1))")
+        self._require_betas(group)
         self._require(group, "weight_decay", group["weight_decay"] >= 0, ">= 0")
 
     def _init_state(self, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:

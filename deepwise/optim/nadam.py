@@ -40,8 +40,7 @@ class NAdam(Optimizer):
 
     def _validate(self, group: dict[str, Any]) -> None:
         super()._validate(group)
-        b1, b2 = group["betas"]
-        self._require(group, "betas", 0 <= b1 < 1 and 0 <= b2 < 1, "each in [0, 1)")
+        self._require_betas(group)
         for key in ("eps", "weight_decay", "momentum_decay"):
             self._require(group, key, group[key] >= 0, ">= 0")
 

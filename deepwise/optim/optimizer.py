@@ -118,6 +118,12 @@ class Optimizer:
         if not ok:
             raise ValueError(f"{self._name}: invalid {key}={group[key]!r} (expected {expected})")
 
+    def _require_betas(self, group: dict[str, Any]) -> None:
+        """The Adam family's ``betas``: two coefficients, each in [0, 1)."""
+        betas = group["betas"]
+        self._require(group, "betas", len(betas) == 2 and all(0.0 <= b < 1.0 for b in betas),
+                      "two numbers, each in [0, 1)")
+
     def _tmp(self, like: np.ndarray, slot: int = 0) -> np.ndarray:
         """A scratch array shaped like ``like`` (uninitialised), reused across parameters and
         steps: ``slot`` tells apart the buffers that one update needs at the same time."""
