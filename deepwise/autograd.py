@@ -143,8 +143,11 @@ _Tensor: Any = None  # bound by deepwise.tensor (the core's two halves meet here
 
 
 def _bind_tensor(cls: type) -> None:
-    global _Tensor
+    global _Tensor, _raw_data
     _Tensor = cls
+    # the array in a tensor's slot, read without the ``data`` property that Tensor subclasses
+    # (nn.Parameter) give user code (a TensorData view chosen by the caller's module)
+    _raw_data = cls.__dict__["data"].__get__
 
 
 class Function:
@@ -181,7 +184,7 @@ class Function:
         requires = False
         for x in inputs:
             if isinstance(x, tensor_cls):
-                arrays.append(x.data)
+                arrays.append(x.data if type(x) is tensor_cls else _raw_data(x))
                 if x._requires_grad:
                     requires = True
             else:
