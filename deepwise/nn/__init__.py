@@ -19,6 +19,7 @@ from .activation import (
     Softplus,
     Tanh,
 )
+from .activation import Hardtanh, LogSigmoid, PReLU, ReLU6
 from .attention import (
     BahdanauAttention,
     LuongAttention,
@@ -26,6 +27,7 @@ from .attention import (
     PositionalEncoding,
 )
 from .container import ModuleDict, ModuleList, Sequential
+from .container import ParameterDict, ParameterList
 from .conv import Conv1d, Conv2d, ConvTranspose2d
 from .dropout import Dropout, Dropout2d
 from .linear import Flatten, Identity, Linear, Unflatten
@@ -50,6 +52,7 @@ from .module import (
     register_module_forward_pre_hook,
 )
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from .normalization import InstanceNorm1d, InstanceNorm2d
 from .parallel import SyncBatchNorm
 from .parameter import Parameter
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase

@@ -8,13 +8,19 @@ of the recorded graph, so the result is always a new tensor.
 from __future__ import annotations
 
 import warnings
+from typing import Any
+
+import numpy as np
 
 from ..tensor import Tensor
 from . import functional as F
+from .conv import _dtype
 from .module import Module
+from .parameter import Parameter
 
 __all__ = ["ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softplus", "Softmax",
            "LogSoftmax"]
+__all__ += ["PReLU", "ReLU6", "Hardtanh", "LogSigmoid"]
 
 
 class ReLU(Module):
@@ -233,3 +239,95 @@ class LogSoftmax(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class Hardtanh(Module):
+    """``x`` clipped to ``[min_val, max_val]``; the gradient is 1 inside, 0 outside.
+
+    Shape: any -> the same.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> nn.Hardtanh()(dw.tensor([-2.0, 0.5, 3.0])).tolist()
+    [-1.0, 0.5, 1.0]
+    """
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        if min_val > max_val:
+            raise ValueError(f"Hardtanh: min_val ({min_val}) cannot be greater than max_val "
+                             f"({max_val})")
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return (f"min_val={self.min_val}, max_val={self.max_val}"
+                + (", inplace=True" if self.inplace else ""))
+
+
+class ReLU6(Hardtanh):
+    """``min(max(0, x), 6)`` (Howard et al. 2017, MobileNets): Hardtanh(0, 6).
+
+    Shape: any -> the same.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> nn.ReLU6()(dw.tensor([-1.0, 7.0])).tolist()
+    [0.0, 6.0]
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class PReLU(Module):
+    """He et al. (2015): ``x`` for x >= 0, ``weight * x`` otherwise, with a learned slope: one
+    shared (``num_parameters=1``) or one per channel (input dim 1).
+
+    Parameter: ``weight`` (num_parameters,) = ``init`` (0.25).
+
+    Shape: (N, C, *) or any shape with ``num_parameters=1`` -> the same.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> nn.PReLU()(dw.tensor([-4.0, 2.0])).tolist()
+    [-1.0, 2.0]
+    """
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        self.num_parameters, self.init = int(num_parameters), float(init)
+        dt = _dtype(dtype, device, "PReLU")
+        self.weight = Parameter(np.empty(self.num_parameters, dt))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Every slope = ``init`` (0.25 in the paper)."""
+        self.weight.data[...] = self.init
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
+
+
+class LogSigmoid(Module):
+    """``log(1 / (1 + exp(-x)))``, computed stably.
+
+    Shape: any -> the same.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> nn.LogSigmoid()(dw.zeros(2)).shape
+    (2,)
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.logsigmoid(x)

@@ -1,4 +1,5 @@
-"""Containers: Sequential (a chain of layers), ModuleList and ModuleDict (registered lists)."""
+"""Containers: Sequential (a chain of layers), ModuleList and ModuleDict (registered lists),
+ParameterList and ParameterDict (registered parameters)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from ..tensor import Tensor
 from .module import Module, _addindent
+from .parameter import Parameter
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict"]
+__all__ += ["ParameterList", "ParameterDict"]
 
 
 def _index(idx: Any, n: int, what: str) -> int:
@@ -229,3 +233,161 @@ class ModuleDict(Module):
                 raise ValueError(f"ModuleDict.update: element #{j} should be a (key, module) "
                                  f"pair, got length {len(pair)}")
             self[pair[0]] = pair[1]
+
+
+def _as_parameter(value: Any, where: str) -> Any:
+    """PyTorch's rule for parameter containers: a plain tensor becomes a Parameter; a Parameter
+    is kept as it is (shared, not copied); other values (a module, None) are stored as given."""
+    if isinstance(value, Tensor) and not isinstance(value, Parameter):
+        return Parameter(value.data)
+    if value is not None and not isinstance(value, (Parameter, Module)):
+        raise TypeError(f"{where}: expected a Parameter or a tensor, got {type(value).__name__}")
+    return value
+
+
+class ParameterList(Module):
+    """A list of parameters, registered under ``"0"``, ``"1"``, ... (so ``parameters()`` and the
+    state dict find them), without a forward. Tensors are wrapped as Parameters.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> ws = nn.ParameterList([nn.Parameter(dw.randn(4, 4)) for _ in range(3)])
+    >>> len(ws), sorted(ws.state_dict())
+    (3, ['0', '1', '2'])
+    """
+
+    def __init__(self, values: Iterable[Any] | None = None) -> None:
+        super().__init__()
+        self.__dict__["_size"] = 0
+        if values is not None:
+            self.extend(values)
+
+    def _set(self, i: int, value: Any) -> None:
+        value = _as_parameter(value, "ParameterList")
+        if isinstance(value, Module):
+            self.add_module(str(i), value)
+        else:
+            self.register_parameter(str(i), value)
+
+    def __getitem__(self, idx: int | slice) -> Any:
+        if isinstance(idx, slice):
+            return type(self)([self[i] for i in range(len(self))[idx]])
+        key = str(_index(idx, len(self), "ParameterList"))
+        return self._parameters[key] if key in self._parameters else self._modules[key]
+
+    def __setitem__(self, idx: int, value: Any) -> None:
+        self._set(_index(idx, len(self), "ParameterList"), value)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self[i] for i in range(len(self)))
+
+    def __iadd__(self, values: Iterable[Any]) -> ParameterList:
+        return self.extend(values)
+
+    def append(self, value: Any) -> ParameterList:
+        self.__dict__["_size"] = self._size + 1
+        self._set(self._size - 1, value)
+        return self
+
+    def extend(self, values: Iterable[Any]) -> ParameterList:
+        if isinstance(values, Tensor) or not isinstance(values, Iterable):
+            raise TypeError("ParameterList.extend should be called with an iterable, got "
+                            f"{type(values).__name__}")
+        for v in values:
+            self.append(v)
+        return self
+
+    def extra_repr(self) -> str:
+        lines = []
+        for i, p in enumerate(self):
+            if isinstance(p, Tensor):
+                size = "x".join(str(n) for n in p.shape)
+                lines.append(f"({i}): Parameter containing: [{type(p).__name__} of size {size}]")
+            else:
+                lines.append(f"({i}): Object of type: {type(p).__name__}")
+        return "\n".join(lines)
+
+
+class ParameterDict(Module):
+    """A dict of parameters (insertion-ordered), registered under their keys. Tensors are
+    wrapped as Parameters.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> pd = nn.ParameterDict({"scale": nn.Parameter(dw.ones(3)), "shift": dw.zeros(3)})
+    >>> list(pd.keys()), type(pd["shift"]).__name__
+    (['scale', 'shift'], 'Parameter')
+    """
+
+    def __init__(self, parameters: Mapping[str, Any] | Iterable | None = None) -> None:
+        super().__init__()
+        self.__dict__["_keys"] = {}
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._keys:
+            raise KeyError(f"ParameterDict has no key {key!r} (keys: {list(self._keys)})")
+        return self._parameters[key] if key in self._parameters else self._modules[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        value = _as_parameter(value, f"ParameterDict[{key!r}]")
+        self._keys[key] = None
+        if isinstance(value, Module):
+            self.add_module(key, value)
+        else:
+            self.register_parameter(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self[key]  # noqa: B018 - the KeyError with the keys
+        del self._keys[key]
+        self._forget(key)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def keys(self) -> Iterable[str]:
+        return self._keys.keys()
+
+    def items(self) -> Iterable[tuple[str, Any]]:
+        return [(k, self[k]) for k in self._keys]
+
+    def values(self) -> Iterable[Any]:
+        return [self[k] for k in self._keys]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self._keys else default
+
+    def pop(self, key: str) -> Any:
+        v = self[key]
+        del self[key]
+        return v
+
+    def clear(self) -> None:
+        for k in list(self._keys):
+            del self[k]
+
+    def update(self, parameters: Mapping[str, Any] | Iterable) -> None:
+        pairs = (parameters.items() if isinstance(parameters, (Mapping, ParameterDict))
+                 else parameters)
+        for j, pair in enumerate(pairs):
+            if len(pair) != 2:
+                raise ValueError(f"ParameterDict.update: element #{j} should be a (key, value) "
+                                 f"pair, got length {len(pair)}")
+            self[pair[0]] = pair[1]
+
+    def extra_repr(self) -> str:
+        lines = []
+        for k, p in self.items():
+            size = "x".join(str(n) for n in p.shape) if isinstance(p, Tensor) else ""
+            lines.append(f"({k}): Parameter containing: [{type(p).__name__} of size {size}]")
+        return "\n".join(lines)

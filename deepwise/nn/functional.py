@@ -40,3 +40,6 @@ from ..ops.vae import gaussian_kl, kl_div  # noqa: E402
 
 __all__ += ["kl_div", "gaussian_kl"]
 __all__ += ["focal_heatmap_loss"]
+from ..ops.instance_norm import instance_norm  # noqa: E402
+
+__all__ += ["instance_norm"]

@@ -27,6 +27,7 @@ from .module import Module
 from .parameter import Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
+__all__ += ["InstanceNorm1d", "InstanceNorm2d"]
 
 
 def _affine(module: Module, shape: tuple, affine: bool, bias: bool, dt: np.dtype) -> None:
@@ -262,3 +263,73 @@ class GroupNorm(Module):
 
     def short_repr(self) -> str:
         return f"GroupNorm {self.num_groups}x{self.num_channels // self.num_groups}"
+
+
+class _InstanceNorm(_BatchNorm):
+    """Shared by InstanceNorm1d and InstanceNorm2d: PyTorch's defaults (no affine map, no running
+    statistics) and its rules - the input's own statistics unless running statistics are
+    tracked and the layer is in eval mode. Unbatched input (C, *) is taken as a batch of one."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = False, track_running_stats: bool = False, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = tuple(x.shape)
+        if len(shape) not in self._ranks:
+            raise ShapeError(f"expected input {self._dims}, got {shape}")
+        unbatched = len(shape) == self._ranks[0]
+        if unbatched:
+            x = x.unsqueeze(0)
+        if x.shape[1] != self.num_features:
+            raise ShapeError(f"expected input with {_channels(self.num_features)}, got "
+                             f"{shape}")
+        _check_dtype("instance_norm", x, self)
+        use_input = self.training or not self.track_running_stats
+        momentum = 0.1 if self.momentum is None else self.momentum
+        y = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            use_input, momentum, self.eps)
+        return y.squeeze(0) if unbatched else y
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation (Ulyanov et al., 2016) of sequences: each (sample, channel) over
+    its own L positions. Parameters/buffers as BatchNorm1d's, off by default.
+
+    Shape:
+        Input: (N, C, L) or (C, L).
+        Output: the same shape.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> nn.InstanceNorm1d(3)(dw.randn(2, 3, 5)).shape
+    (2, 3, 5)
+    """
+
+    _ranks = (2, 3)
+    _dims = "(N, C, L) or (C, L)"
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation (Ulyanov et al., 2016; style transfer's normaliser): each image's
+    channel normalised over its own H x W, ``y = (x - mean) / sqrt(var + eps)``, then
+    ``* weight + bias`` if ``affine=True``. With ``track_running_stats=True`` the running
+    averages (of the per-instance statistics, averaged over the batch) are used in eval mode.
+
+    Shape:
+        Input: (N, C, H, W) or (C, H, W).
+        Output: the same shape.
+
+    >>> import deepwise as dw
+    >>> from deepwise import nn
+    >>> nn.InstanceNorm2d(3, affine=True)(dw.randn(2, 3, 4, 4)).shape
+    (2, 3, 4, 4)
+    """
+
+    _ranks = (3, 4)
+    _dims = "(N, C, H, W) or (C, H, W)"

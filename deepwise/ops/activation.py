@@ -12,14 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import Function
-from ..backend import default_generator
-from ..tensor import Tensor
+from ..autograd import Function, ShapeError
+from ..backend import default_generator, get_array_module
+from ..tensor import Tensor, check_dtypes
 from .arith import cast
 
 __all__ = [
     'relu', 'leaky_relu', 'elu', 'gelu', 'silu', 'sigmoid', 'tanh', 'softplus', 'softmax',
     'log_softmax', 'dropout',
+    'logsigmoid', 'hardtanh', 'relu6', 'prelu',
 ]
 
 TENSOR_METHODS = ("relu", "sigmoid", "tanh", "softmax", "log_softmax")
@@ -370,6 +371,107 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     Shape: any -> same.
     """
     return Softplus.apply(x, beta=float(beta), threshold=float(threshold))
+
+
+# ---- logsigmoid, hardtanh, prelu (written xp-style: the array module comes from the input) ---
+
+
+class LogSigmoid(Function):
+    """y = log(sigmoid(x)) = min(x, 0) - log(1 + e^-|x|);  dy/dx = sigmoid(-x) = 1 - sigmoid(x)."""
+
+    def forward(self, x: Any) -> Any:
+        xp = get_array_module(x)
+        self.x = x
+        self.e = xp.exp(-xp.abs(x))  # e^-|x| in (0, 1]: never overflows
+        return xp.minimum(x, 0) - xp.log1p(self.e)
+
+    def backward(self, g: Any) -> Any:
+        xp = get_array_module(g)
+        e = self.e
+        num = xp.where(self.x < 0, 1, e).astype(g.dtype)  # sigmoid(-x) = num / (1 + e^-|x|)
+        return g * num / (1 + e)
+
+
+def logsigmoid(x: Tensor) -> Tensor:
+    """log(1 / (1 + exp(-x))), stable for any x (PyTorch's ``F.logsigmoid``). Shape: any -> same.
+
+    >>> logsigmoid(deepwise.tensor([0.0])).tolist()
+    [-0.6931471824645996]
+    """
+    return LogSigmoid.apply(x)
+
+
+class Hardtanh(Function):
+    """y = clip(x, lo, hi);  dy/dx = 1 where lo < x < hi, else 0 (PyTorch's convention)."""
+
+    def forward(self, x: Any, min_val: float = -1.0, max_val: float = 1.0) -> Any:
+        xp = get_array_module(x)
+        self.inside = (x > min_val) & (x < max_val)
+        return xp.clip(x, min_val, max_val)
+
+    def backward(self, g: Any) -> Any:
+        return g * self.inside
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    """x clipped to [min_val, max_val]. Shape: any -> same. ``inplace``: accepted for PyTorch
+    compatibility; the result is always a new tensor."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val "
+                         f"({max_val})")
+    return Hardtanh.apply(x, min_val=float(min_val), max_val=float(max_val))
+
+
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6) (MobileNet's clipped ReLU): ``hardtanh(x, 0, 6)``. Shape: any -> same."""
+    return Hardtanh.apply(x, min_val=0.0, max_val=6.0)
+
+
+class PReLU(Function):
+    """y = max(x, 0) + a min(x, 0), a per channel (dim 1);  dy/dx = 1 where x > 0, else a;
+    dy/da = min(x, 0), summed over every axis but the channel's."""
+
+    def forward(self, x: Any, a: Any) -> Any:
+        xp = get_array_module(x)
+        self.x = x
+        self.a_shape = a.shape
+        shape = [1] * x.ndim
+        if a.size > 1:
+            shape[1] = a.size
+        self.a = a.reshape(shape) if x.ndim else a.reshape(())
+        return xp.where(x > 0, x, self.a * x)
+
+    def backward(self, g: Any) -> tuple:
+        xp = get_array_module(g)
+        x = self.x
+        pos = x > 0
+        gx = xp.where(pos, g, g * self.a) if self.needs_input_grad[0] else None
+        ga = None
+        if self.needs_input_grad[1]:
+            d = xp.where(pos, 0, g * x)
+            if self.a.size > 1:
+                axes = tuple(k for k in range(x.ndim) if k != 1)
+                ga = d.sum(axis=axes).reshape(self.a_shape)
+            else:
+                ga = xp.asarray(d.sum(), dtype=g.dtype).reshape(self.a_shape)
+        return gx, ga
+
+
+def prelu(x: Tensor, weight: Tensor) -> Tensor:
+    """Parametric ReLU (He et al. 2015): x where x > 0, ``weight * x`` elsewhere; ``weight`` has
+    1 element (shared) or one per channel (``x.shape[1]``). Shape: (N, C, *) -> same.
+
+    >>> prelu(deepwise.tensor([[-2.0, 3.0]]), deepwise.tensor([0.25])).tolist()
+    [[-0.5, 3.0]]
+    """
+    n = weight.numel() if hasattr(weight, "numel") else int(np.size(weight))
+    channels = x.shape[1] if x.ndim >= 2 else 1
+    if n != 1 and n != channels:
+        raise ShapeError(f"prelu: weight has {n} elements, expected 1 or the number of channels "
+                         f"(input dim 1) {channels}; input shape {tuple(x.shape)}")
+    check_dtypes("prelu", x, weight, ("input", "weight"))
+    return PReLU.apply(x, weight)
 
 
 # ---- softmax ------------------------------------------------------------------------------------

@@ -2,3 +2,4 @@
 
 from . import rnn
 from .clip_grad import clip_grad_norm_, clip_grad_value_, l1_penalty
+from .convert_parameters import parameters_to_vector, vector_to_parameters
