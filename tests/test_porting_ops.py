@@ -57,8 +57,28 @@ def test_einsum_list_form_and_errors():
         dw.einsum("ij,jk->ik", a, dw.randn(2, 4))
     with pytest.raises(ValueError, match="repeats a letter"):
         dw.einsum("ii->i", dw.randn(3, 3))
-    with pytest.raises(ValueError, match="ellipsis"):
-        dw.einsum("...ij->...ji", a)
+    with pytest.raises(ShapeError, match=r"'...' dimensions \[\(2,\), \(3,\)\] do not broadcast"):
+        dw.einsum("...i,...i->...", dw.randn(2, 3), dw.randn(3, 3))
+    with pytest.raises(ValueError, match="at most one '...' per operand"):
+        dw.einsum("......i->i", dw.randn(2, 3))
+    with pytest.raises(ShapeError, match=r"operand 0 has 1 dimensions \(3,\) but '...ij' names 2"):
+        dw.einsum("...ij->...ji", dw.randn(3))
+
+
+@pytest.mark.parametrize("eq,shapes", [
+    ("...ij,...jk->...ik", [(2, 3, 4), (2, 4, 2)]),
+    ("...ij,...jk", [(2, 1, 3, 4), (5, 4, 2)]),     # '...' broadcast (a size-1 dim expanded)
+    ("i...->...", [(3, 2, 4)]),
+    ("...i,...i->...", [(2, 3), (1, 3)]),
+    ("b...d,bd->b...", [(2, 3, 1, 5), (2, 5)]),      # '...' in the middle
+    ("a...b->b...a", [(2, 3, 4, 5)]),
+    ("...ij->ij", [(2, 3, 4)]),                       # '...' summed away
+    ("...,...->...", [(3,), (2, 1)]),                 # '...' is everything
+    ("ij...,jk->ik...", [(2, 3), (3, 4)]),            # '...' of no dimensions
+])
+def test_einsum_ellipsis(eq, shapes):
+    inputs = [rand(*s, seed=k) for k, s in enumerate(shapes)]
+    check_op(lambda *xs: dw.einsum(eq, *xs), inputs, lambda *xs: torch.einsum(eq, *xs))
 
 
 # ---- shape: t, view_as, unbind, movedim -----------------------------------------------------

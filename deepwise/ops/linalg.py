@@ -226,10 +226,62 @@ class Einsum(Function):
         return tuple(grads)
 
 
+def _expand_ellipsis(equation: str, eq: str, operands: tuple) -> tuple[str, tuple]:
+    """``eq`` with each ``...`` replaced by letters it does not use (one per broadcast dimension,
+    right-aligned as NumPy broadcasts), and the operands whose ``...`` dimensions are 1 where
+    another operand's are larger expanded to the common shape (``expand``: its gradient sums
+    back). The implicit output puts the ``...`` dimensions first, as PyTorch does."""
+    from .shape import expand
+
+    lhs, arrow, out = eq.partition("->")
+    subs = lhs.split(",")
+    if len(subs) != len(operands):
+        raise ValueError(f"einsum: {equation!r} names {len(subs)} operands, got {len(operands)}")
+    free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in eq]
+    ell: list[tuple] = []  # each operand's '...' dimensions
+    for k, (s, x) in enumerate(zip(subs, operands)):
+        shape = _shape_of(x)
+        if s.count("...") > 1 or s.replace("...", "").count(".") or out.count("...") > 1:
+            raise ValueError(f"einsum: at most one '...' per operand, and '.' only in '...' "
+                             f"({equation!r})")
+        named = len(s) - 3 if "..." in s else len(s)
+        if "..." in s and named > len(shape):
+            raise ShapeError(f"einsum: operand {k} has {len(shape)} dimensions {shape} but "
+                             f"{s!r} names {named} besides '...'")
+        ell.append(shape[s.index("..."):len(shape) - (len(s) - s.index("...") - 3)]
+                   if "..." in s else ())
+    n = max(len(e) for e in ell)
+    try:
+        common = tuple(np.broadcast_shapes(*ell))
+    except ValueError:
+        raise ShapeError(f"einsum: the '...' dimensions {[tuple(e) for e in ell]} do not "
+                         f"broadcast ({equation!r})") from None
+    letters = "".join(free[:n])
+    new_subs, new_ops = [], []
+    for s, x, e in zip(subs, operands, ell):
+        if "..." not in s:
+            new_subs.append(s)
+            new_ops.append(x)
+            continue
+        new_subs.append(s.replace("...", letters[n - len(e):]))
+        if tuple(e) != common[n - len(e):]:  # a size-1 '...' dimension broadcast
+            i = s.index("...")
+            shape = _shape_of(x)
+            x = expand(x, *shape[:i], *common[n - len(e):], *shape[i + len(e):])
+        new_ops.append(x)
+    if arrow:  # an output without '...' sums those dimensions away, as torch.einsum does
+        out = out.replace("...", letters)
+    else:
+        counts = {c: lhs.count(c) for c in set(lhs) if c.isalpha()}
+        out = letters + "".join(sorted(c for c, m in counts.items() if m == 1))
+    return ",".join(new_subs) + "->" + out, tuple(new_ops)
+
+
 def einsum(equation: str, *operands: Any) -> Tensor:
     """Einstein summation, PyTorch's ``torch.einsum(equation, *operands)`` (operands as separate
     arguments or one list). Explicit output (``"ij,jk->ik"``) or implicit (``"ij,jk"``, the
-    output's letters in alphabetical order); no ``...`` and no repeated letter in one operand.
+    output's letters in alphabetical order); ``...`` stands for broadcast leading (or any)
+    dimensions (``"...ij,...jk->...ik"``); no repeated letter in one operand.
 
     >>> einsum("ij,j->i", deepwise.ones(2, 3), deepwise.ones(3)).tolist()
     [3.0, 3.0]
@@ -238,8 +290,7 @@ def einsum(equation: str, *operands: Any) -> Tensor:
         operands = tuple(operands[0])
     eq = equation.replace(" ", "")
     if "..." in eq:
-        raise ValueError(f"einsum: '...' (ellipsis) is not supported in {equation!r}; name the "
-                         "dimensions with letters")
+        eq, operands = _expand_ellipsis(equation, eq, operands)
     lhs, arrow, out = eq.partition("->")
     subs = lhs.split(",")
     if len(subs) != len(operands):
