@@ -22,6 +22,7 @@ synthesis, the training recipes, the checkpoint format and the commands. The fea
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -42,9 +43,9 @@ from ..ops.ctc import ctc_beam_search, ctc_greedy_decode, edit_distance
 from ..tensor import Tensor
 from ._commands import CommandError, register, train_parsers
 
-__all__ = ["FEATURES", "features", "pad_batch", "make_strings", "train_digits",
-           "evaluate_digits", "train_strings", "evaluate_strings", "transcribe",
-           "save_confusion_png", "add_commands"]
+__all__ = ["FEATURES", "features", "pad_batch", "make_strings", "split_validation",
+           "train_digits", "predict_proba", "evaluate_digits", "train_strings",
+           "evaluate_strings", "transcribe", "save_confusion_png", "add_commands"]
 
 SAMPLE_RATE = 8000
 MAX_SECONDS = 60.0  # transcribe refuses longer files (cut them): the model saw strings of <= 5 s
@@ -121,13 +122,71 @@ def _log(verbose: bool, msg: str) -> None:
         print(msg, flush=True)
 
 
+def split_validation(ds: FSDD, indices: Sequence[int] = tuple(range(5, 15))
+                     ) -> tuple[FSDD, FSDD]:
+    """``(rest, validation)``: the recordings of ``ds`` whose repetition index is in
+    ``indices`` (default 5-14: 10 per speaker and digit, taken from the official training
+    split) held out, so that every choice of setting or epoch is made without the test split."""
+    held = np.isin(ds.indices, np.asarray(indices))
+    if held.all() or not held.any():
+        raise ValueError(f"split_validation: indices {list(indices)} hold out {int(held.sum())} "
+                         f"of {held.size} recordings; both parts must be non-empty")
+    parts = []
+    for keep in (~held, held):
+        sub = copy.copy(ds)
+        idx = np.flatnonzero(keep)
+        sub.waveforms = [ds.waveforms[i] for i in idx]
+        sub.speakers = [ds.speakers[i] for i in idx]
+        sub.files = [ds.files[i] for i in idx]
+        sub.targets, sub.indices = ds.targets[idx], ds.indices[idx]
+        parts.append(sub)
+    return parts[0], parts[1]
+
+
+class _EMA:
+    """An exponential moving average of a model's parameters and buffers,
+    ``avg <- decay avg + (1 - decay) w`` after each step (warmed up: the decay is
+    ``min(decay, (1 + k) / (10 + k))`` at step ``k``); ``swap()`` exchanges the averages with
+    the live weights (call it twice to undo)."""
+
+    def __init__(self, model: Any, decay: float) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"train_digits: ema must be a decay in (0, 1), got {decay}")
+        self.decay, self.k = decay, 0
+        self.tensors = list(model.parameters()) + [
+            b for b in model.buffers() if np.issubdtype(b.data.dtype, np.floating)]
+        self.avg = [t.data.copy() for t in self.tensors]
+
+    def update(self) -> None:
+        d = min(self.decay, (1 + self.k) / (10 + self.k))
+        self.k += 1
+        for a, t in zip(self.avg, self.tensors):
+            a *= d
+            a += (1 - d) * t.data
+
+    def swap(self) -> None:
+        for a, t in zip(self.avg, self.tensors):
+            live = t.data.copy()
+            t.data[...] = a
+            a[...] = live
+
+
 def train_digits(train: FSDD, model_kind: str = "cnn", epochs: int = 12, batch_size: int = 32,
                  lr: float = 2e-3, seed: int = 0, augment: bool = True,
                  test: FSDD | None = None, verbose: bool = True,
-                 max_minutes: float | None = None) -> tuple[Any, dict]:
+                 max_minutes: float | None = None, label_smoothing: float = 0.0,
+                 mixup: float = 0.0, ema: float = 0.0,
+                 model_config: dict | None = None) -> tuple[Any, dict]:
     """Train a digit classifier (``'cnn'`` on log-mel or ``'gru'`` on MFCC) on ``train`` with
-    Adam and a cosine learning rate; returns ``(model, history)``. ``test``, if given, is
-    evaluated after every epoch (for the log only: the recipe has no early stopping)."""
+    Adam and a cosine learning rate; returns ``(model, history)``. ``test`` (a validation
+    split, see :func:`split_validation`), if given, is evaluated after every epoch (for the
+    log only: the recipe has no early stopping).
+
+    ``label_smoothing``: of the cross-entropy; ``mixup``: alpha of the Beta(alpha, alpha)
+    weight that mixes each clip's features and targets with another clip of its batch (0: off);
+    ``ema``: the decay of an exponential moving average of the weights, which the returned
+    model holds (0: off); ``model_config``: overrides of the model's defaults (e.g.
+    ``{"channels": [48, 96, 192]}``)."""
     if model_kind not in ("cnn", "gru"):
         raise ValueError(f"train_digits: model must be 'cnn' or 'gru', got {model_kind!r}")
     backend.manual_seed(seed)
@@ -135,9 +194,10 @@ def train_digits(train: FSDD, model_kind: str = "cnn", epochs: int = 12, batch_s
     name, kind = MODELS[model_kind]
     config = ({"model": name, "n_mels": FEATURES["n_mels"]} if model_kind == "cnn" else
               {"model": name, "n_features": FEATURES["n_mfcc"]})
-    model = models.build(config)
+    model = models.build({**config, **(model_config or {})})
     opt = optim.Adam(model.parameters(), lr=lr)
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    averager = _EMA(model, ema) if ema else None
     clean = [features(x, kind) for x in train.waveforms]
     lengths = np.array([f.shape[1] for f in clean])
     history: dict[str, list] = {"loss": [], "train_accuracy": [], "test_accuracy": [],
@@ -156,15 +216,25 @@ def train_digits(train: FSDD, model_kind: str = "cnn", epochs: int = 12, batch_s
             else:
                 fs = [clean[i] for i in idx]
             xb, lb = pad_batch(fs)
-            yb = Tensor(train.targets[idx])
+            y = train.targets[idx]
+            target: Any = Tensor(y)
+            if mixup:
+                lam = float(rng.beta(mixup, mixup))
+                perm = rng.permutation(len(idx))
+                xb = lam * xb + (1 - lam) * xb[perm]
+                lb = np.maximum(lb, lb[perm])
+                onehot = np.eye(10, dtype=np.float32)[y]
+                target = Tensor(lam * onehot + (1 - lam) * onehot[perm])
             out = model(_model_input(name, xb), lb)
-            loss = F.cross_entropy(out, yb)
+            loss = F.cross_entropy(out, target, label_smoothing=label_smoothing)
             opt.zero_grad()
             loss.backward()
             clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
+            if averager is not None:
+                averager.update()
             total += loss.item() * len(idx)
-            hits += int((out.data.argmax(1) == train.targets[idx]).sum())
+            hits += int((out.data.argmax(1) == y).sum())
             n += len(idx)
         sched.step()
         history["loss"].append(total / n)
@@ -172,36 +242,66 @@ def train_digits(train: FSDD, model_kind: str = "cnn", epochs: int = 12, batch_s
         history["seconds"].append(time.perf_counter() - t0)
         msg = f"epoch {epoch + 1}/{epochs}: loss {total / n:.4f}, train acc {hits / n:.4f}"
         if test is not None:
+            if averager is not None:
+                averager.swap()
             acc = evaluate_digits(model, test, name)["accuracy"]
+            if averager is not None:
+                averager.swap()
             history["test_accuracy"].append(acc)
-            msg += f", test acc {acc:.4f}"
+            msg += f", held-out acc {acc:.4f}"
         _log(verbose, msg + f" ({history['seconds'][-1]:.1f} s)")
         if max_minutes is not None and time.perf_counter() - start > 60 * max_minutes:
             _log(verbose, f"stopping: the {max_minutes:g}-minute budget is spent")
             break
     history["train_seconds"] = time.perf_counter() - start
+    if averager is not None:
+        averager.swap()
     model.eval()
     return model, history
 
 
-def _predict_digits(model: Any, name: str, feats: list[np.ndarray], batch_size: int = 64
-                    ) -> np.ndarray:
+def _predict_proba(model: Any, name: str, feats: list[np.ndarray], batch_size: int = 64
+                   ) -> np.ndarray:
+    """``(N, 10)`` softmax probabilities of a digit classifier, in batches of similar length."""
     model.eval()
     lengths = np.array([f.shape[1] for f in feats])
-    pred = np.empty(len(feats), np.int64)
+    prob = np.empty((len(feats), 10), np.float64)
     with no_grad():
         for idx in _batches(lengths, batch_size, None):
             xb, lb = pad_batch([feats[i] for i in idx])
-            pred[idx] = model(_model_input(name, xb), lb).data.argmax(1)
-    return pred
+            logits = model(_model_input(name, xb), lb).data.astype(np.float64)
+            e = np.exp(logits - logits.max(1, keepdims=True))
+            prob[idx] = e / e.sum(1, keepdims=True)
+    return prob
 
 
-def evaluate_digits(model: Any, test: FSDD, name: str | None = None) -> dict[str, Any]:
+def _predict_digits(model: Any, name: str, feats: list[np.ndarray], batch_size: int = 64
+                    ) -> np.ndarray:
+    return _predict_proba(model, name, feats, batch_size).argmax(1)
+
+
+def predict_proba(model: Any | Sequence[Any], ds: FSDD) -> np.ndarray:
+    """``(N, 10)`` digit probabilities of ``ds``'s clips; for a list of models (an ensemble,
+    e.g. a CNN and a GRU) the mean of their softmax outputs."""
+    group = list(model) if isinstance(model, (list, tuple)) else [model]
+    out = []
+    for m in group:
+        name = model_name(m)
+        kind = "logmel" if name == "speech-cnn" else "mfcc"
+        out.append(_predict_proba(m, name, [features(x, kind) for x in ds.waveforms]))
+    return np.mean(out, axis=0)
+
+
+def evaluate_digits(model: Any | Sequence[Any], test: FSDD, name: str | None = None
+                    ) -> dict[str, Any]:
     """Accuracy, per-speaker accuracy, the confusion matrix (rows: true digit) and the
-    misclassified files of a digit classifier on ``test``."""
-    name = name or model_name(model)
-    kind = "logmel" if name == "speech-cnn" else "mfcc"
-    pred = _predict_digits(model, name, [features(x, kind) for x in test.waveforms])
+    misclassified files of a digit classifier (or a list of them, an ensemble averaging their
+    softmax outputs) on ``test``."""
+    if name is not None and not isinstance(model, (list, tuple)):
+        kind = "logmel" if name == "speech-cnn" else "mfcc"
+        pred = _predict_digits(model, name, [features(x, kind) for x in test.waveforms])
+    else:
+        pred = predict_proba(model, test).argmax(1)
     y = test.targets
     cm = np.bincount(y * 10 + pred, minlength=100).reshape(10, 10)
     spk = np.array(test.speakers)
