@@ -1,11 +1,11 @@
 """Real data sets: the IDX reader (and its errors), where MNIST/FashionMNIST look for files,
-downloading with checksums, the real Fashion-MNIST files, and the embedded Digits."""
+``download=True`` refusing to touch the network, the real Fashion-MNIST files, and the embedded
+Digits."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import os
 import struct
 from pathlib import Path
@@ -17,15 +17,12 @@ import deepwise as dw
 from deepwise.data import DataLoader
 from deepwise.data.datasets import (
     MNIST,
-    ChecksumError,
     DatasetNotFoundError,
     Digits,
     FashionMNIST,
     IDXFormatError,
-    download_file,
     read_idx,
 )
-from deepwise.data.datasets import mnist as mnist_module
 from deepwise.data.datasets.digits import _load, split_indices
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -239,58 +236,37 @@ def test_mnist_skips_a_directory_holding_fashion_mnist(isolated):
     assert len(FashionMNIST(root=d, train=False)) == 10000
 
 
-# ---- download ----------------------------------------------------------------------------------
-def mirror_with(directory: Path, train: bool = False) -> dict[str, str]:
-    """Fake official files in ``directory`` (a file:// mirror); returns their SHA-256s."""
-    fake_split(directory, n=9, train=train, seed=4)
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in directory.iterdir()}
+# ---- download=True: no network at run time ----------------------------------------------------
+@pytest.fixture()
+def no_network(monkeypatch):
+    """Any attempt to open a connection fails the test."""
+    import socket
+
+    def refuse(*a, **k):
+        raise AssertionError("the network was used")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
-def test_download_fetches_checks_and_loads(isolated, monkeypatch):
-    sums = mirror_with(isolated / "mirror")
-    monkeypatch.setattr(MNIST, "mirrors", ("file:///nonexistent/", (isolated / "mirror").as_uri()
-                                           + "/"))
-    monkeypatch.setattr(MNIST, "resources", sums)
-    ds = MNIST(root=isolated / "dl", train=False, download=True)
-    assert len(ds) == 9 and ds.images_path == isolated / "dl" / "t10k-images-idx3-ubyte.gz"
-    assert sorted(p.name for p in (isolated / "dl").iterdir()) == sorted(sums)
-    # without root it goes to the cache directory
-    ds = MNIST(train=False, download=True)
-    assert ds.images_path.parent == isolated / "cache" / "deepwise" / "mnist"
+@pytest.mark.parametrize("cls", [MNIST, FashionMNIST])
+def test_download_true_refuses_and_says_where_to_put_the_files(isolated, no_network, cls):
+    with pytest.raises(DatasetNotFoundError) as err:
+        cls(root=isolated / "dl", train=False, download=True)
+    msg = str(err.value)
+    assert f"{cls.__name__}(download=True): deepwise does not download data at run time" in msg
+    assert f"in {isolated / 'dl'} (or in {isolated / 'dl' / cls.__name__ / 'raw'}" in msg
+    assert "t10k-labels-idx1-ubyte.gz" in msg and "$DEEPWISE_DATA" in msg
+    assert str(isolated / "cache" / "deepwise" / cls.name) in msg  # where it looked
+    assert ("apt-get install dataset-fashion-mnist" in msg) == (cls is FashionMNIST)
+    assert not (isolated / "dl").exists()  # nothing written
+    with pytest.raises(DatasetNotFoundError, match=f"in {isolated / 'cache' / 'deepwise'}"):
+        cls(train=False, download=True)  # without root: the cache directory is named
 
 
-def test_download_checksum_mismatch_leaves_no_file(isolated, monkeypatch):
-    sums = mirror_with(isolated / "mirror")
-    monkeypatch.setattr(MNIST, "mirrors", ((isolated / "mirror").as_uri() + "/",))
-    monkeypatch.setattr(MNIST, "resources", {k: "0" * 64 for k in sums})
-    with pytest.raises(OSError, match="could not download") as err:
-        MNIST(root=isolated / "dl", train=False, download=True)
-    assert "SHA-256" in str(err.value)
-    assert list((isolated / "dl").iterdir()) == []
-
-
-def test_download_file_atomic(tmp_path, monkeypatch):
-    src = tmp_path / "src.bin"
-    src.write_bytes(b"hello world" * 1000)
-    good = hashlib.sha256(src.read_bytes()).hexdigest()
-    dest = tmp_path / "out" / "file.bin"
-    with pytest.raises(ChecksumError, match="11000 bytes"):
-        download_file(src.as_uri(), dest, "ab" * 32)
-    assert list(dest.parent.iterdir()) == []
-    assert download_file(src.as_uri(), dest, good.upper()) == dest
-    assert dest.read_bytes() == src.read_bytes()
-
-    class Broken(io.BytesIO):  # the connection drops after the first chunk
-        def read(self, n=-1):
-            if self.tell():
-                raise ConnectionResetError("connection reset by peer")
-            return super().read(5)
-
-    monkeypatch.setattr(mnist_module, "_urlopen", lambda url, timeout: Broken(b"0123456789"))
-    with pytest.raises(ConnectionResetError):
-        download_file("https://example.invalid/x", dest, good)
-    assert dest.read_bytes() == src.read_bytes()  # the old file is untouched
-    assert sorted(p.name for p in dest.parent.iterdir()) == ["file.bin"]
+def test_download_true_with_the_files_present_just_loads(isolated, no_network):
+    fake_split(isolated / "here", n=5, train=False)
+    assert len(MNIST(root=isolated / "here", train=False, download=True)) == 5
 
 
 # ---- the real Fashion-MNIST (Debian's dataset-fashion-mnist) ----------------------------------

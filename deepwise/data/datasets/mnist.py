@@ -15,20 +15,17 @@ Where the files are looked for, in order (the first directory holding the split'
 
 ``<name>`` is ``mnist`` or ``fashion-mnist``. Both data sets use the same file names, so a
 directory holding the *other* data set is recognised by its label file and skipped.
-``download=True`` fetches the official files into ``root`` (or the cache directory), checks their
-SHA-256, and writes each through a temporary file renamed into place.
+deepwise never downloads at run time (no network): ``download=True`` is accepted, as torchvision's
+signature has it, but when the files are found nowhere it raises :class:`DatasetNotFoundError`
+saying where to put them (and, for Fashion-MNIST, the Debian package that installs them).
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
 import os
 import struct
-import sys
-import tempfile
-import urllib.request
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -38,8 +35,7 @@ import numpy as np
 
 from ..dataset import ImageClassificationDataset
 
-__all__ = ["MNIST", "FashionMNIST", "read_idx", "download_file", "IDXFormatError",
-           "DatasetNotFoundError", "ChecksumError"]
+__all__ = ["MNIST", "FashionMNIST", "read_idx", "IDXFormatError", "DatasetNotFoundError"]
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
@@ -64,10 +60,6 @@ class IDXFormatError(ValueError):
 
 class DatasetNotFoundError(FileNotFoundError):
     """A data set's files are in none of the places searched (the message lists them)."""
-
-
-class ChecksumError(OSError):
-    """A downloaded file's SHA-256 differs from the published one (the file was discarded)."""
 
 
 def _open(path: Path) -> Any:
@@ -154,55 +146,15 @@ def _describe_magic(magic: int) -> str:
             LABELS_MAGIC: "uint8 labels, 1 dimension"}.get(magic, "IDX")
 
 
-# ---- download -----------------------------------------------------------------------------
-_urlopen: Callable[..., Any] = urllib.request.urlopen  # tests swap this to serve local bytes
-
-
-def download_file(url: str, dest: str | os.PathLike, sha256: str, timeout: float = 60.0) -> Path:
-    """Fetch ``url`` to ``dest``, checking its SHA-256; no partial or wrong file is left behind.
-
-    The bytes stream into a temporary file next to ``dest`` while being hashed; on a match the
-    temporary file is renamed to ``dest`` (atomic), otherwise it is deleted and
-    :class:`ChecksumError` is raised. Works with ``file://`` URLs too.
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        digest, size = hashlib.sha256(), 0
-        with os.fdopen(fd, "wb") as out, _urlopen(url, timeout=timeout) as response:
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-        if digest.hexdigest() != sha256.lower():
-            raise ChecksumError(f"{url}: SHA-256 of the {size} bytes received is "
-                                f"{digest.hexdigest()}, expected {sha256}; the file was "
-                                "discarded (a bad mirror or a broken transfer)")
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return dest
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # ---- the data sets ----------------------------------------------------------------------------
 class MNIST(ImageClassificationDataset):
     """The MNIST handwritten digits: 60,000 training and 10,000 test 28x28 grey images, 10 classes.
 
     Args:
-        root: a directory to look in first (and to download into).
+        root: a directory to look in first.
         train: the training split (``train-*`` files) or the test split (``t10k-*``).
-        download: fetch the official files when they are found nowhere (needs the network).
+        download: accepted for torchvision's signature; deepwise does not download (no network
+            at run time): when the files are found nowhere, the error says where to put them.
         transform: a function on a batch of images, float32 (B, 1, 28, 28) -> array; applied
             batch by batch on the DataLoader's fast path (and to a batch of one by ``ds[i]``).
             See ``deepwise.data.transforms``.
@@ -219,8 +171,6 @@ class MNIST(ImageClassificationDataset):
     name = "mnist"
     classes: list[str] = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
                           "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"]
-    mirrors: tuple[str, ...] = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
-                                "https://storage.googleapis.com/cvdf-datasets/mnist/")
     resources: dict[str, str] = {  # the official .gz files and their SHA-256
         "train-images-idx3-ubyte.gz":
             "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -245,10 +195,7 @@ class MNIST(ImageClassificationDataset):
         self._stems = (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte")
         found, notes = self._find()
         if found is None and download:
-            dest = self.root if self.root is not None else self.cache_dir()
-            self._download(dest)
-            found, more = self._find()
-            notes += more
+            self._download(self.root if self.root is not None else self.cache_dir())
         if found is None:
             raise DatasetNotFoundError(self._not_found_message(notes))
         self.images_path, self.labels_path, self.data, self.targets = found
@@ -323,32 +270,24 @@ class MNIST(ImageClassificationDataset):
 
     def _not_found_message(self, notes: list[str]) -> str:
         places = "\n".join(f"  - {n}" for n in notes)
-        how = [f"  - pass download=True to fetch them into {self.root or self.cache_dir()}",
-               f"  - put the four files in a directory and set DEEPWISE_DATA=<dir> (or "
-               f"<dir>/{self.name}), or pass root=<dir>"]
+        how = [f"  - put the four files ({', '.join(self.resources)}, from the data set's "
+               f"site) in {self.root or self.cache_dir()}, or in a directory named by "
+               f"DEEPWISE_DATA=<dir> (or <dir>/{self.name}), or pass root=<dir>",
+               "  - (download=True does not download: deepwise uses no network at run time)"]
         if self.install_hint:
             how.insert(0, f"  - {self.install_hint}")
         return (f"{type(self).__name__}: files {self._stems[0]}[.gz] and {self._stems[1]}[.gz] "
                 f"not found. Looked in:\n{places}\nTo get them:\n" + "\n".join(how))
 
     def _download(self, dest: Path) -> None:
-        for stem in self._stems:
-            fname = stem + ".gz"
-            sha, target = self.resources[fname], dest / fname
-            if target.is_file() and _sha256_of(target) == sha:
-                continue
-            errors = []
-            for mirror in self.mirrors:
-                url = mirror + fname
-                print(f"{type(self).__name__}: downloading {url} -> {target}", file=sys.stderr)
-                try:
-                    download_file(url, target, sha)
-                    break
-                except (OSError, ValueError, http.client.HTTPException) as e:  # URLError ...
-                    errors.append(f"  - {url}: {e}")
-            else:
-                raise OSError(f"{type(self).__name__}: could not download {fname} from any "
-                              "mirror:\n" + "\n".join(errors))
+        """``download=True`` with the files found nowhere: refuse, saying where to put them."""
+        raise DatasetNotFoundError(
+            f"{type(self).__name__}(download=True): deepwise does not download data at run time "
+            f"(no network). Put the four files ({', '.join(self.resources)}) in {dest} (or in "
+            f"{Path(dest) / type(self).__name__ / 'raw'}, torchvision's layout), or in a "
+            f"directory named by $DEEPWISE_DATA, and pass download=False"
+            + (f"; or {self.install_hint}" if self.install_hint else "")
+            + f". Looked in: {', '.join(str(d) for d in self.search_dirs())}")
 
     def __repr__(self) -> str:
         split = "train" if self.train else "test"
@@ -372,9 +311,6 @@ class FashionMNIST(MNIST):
     name = "fashion-mnist"
     classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                "Sneaker", "Bag", "Ankle boot"]
-    mirrors = ("https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/"
-               "fashion/",
-               "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/")
     resources = {
         "train-images-idx3-ubyte.gz":
             "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
