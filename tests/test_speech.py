@@ -185,6 +185,21 @@ def test_train_digits_with_mixup_smoothing_and_ema_learns_tones():
     assert hist["loss"][-1] < hist["loss"][0]
 
 
+def test_speed_perturbation_changes_tempo_and_pitch_by_the_factor():
+    x = _tone(500, 1.0, amp=0.5)
+    lengths, pitches = set(), set()
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        y = S._augment(x, rng, speed=0.1)
+        lengths.add(y.size)
+        half = y[y.size // 4: y.size // 4 + y.size // 2]
+        mag = np.abs(np.fft.rfft(half * np.hanning(half.size), 8 * half.size))
+        pitches.add(round(np.argmax(mag) * SR / (8 * half.size) / 500, 2))
+    assert {round(SR / n, 2) for n in lengths} <= {0.9, 0.95, 1.0, 1.05, 1.1}
+    assert len(lengths) >= 4 and min(pitches) < 0.96 and max(pitches) > 1.04, (lengths, pitches)
+    assert S._augment(x, rng).size == x.size  # no speed change by default
+
+
 def test_an_ensemble_averages_the_softmax_of_its_members():
     dw.manual_seed(0)
     ds = _FakeFSDD(2)

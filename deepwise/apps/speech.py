@@ -98,9 +98,16 @@ def _batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | No
     return out
 
 
-def _augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Training-time waveform augmentation: a random shift (<= 50 ms), white noise at a random
-    SNR of 15-40 dB, a random gain of -6..+6 dB."""
+def _augment(x: np.ndarray, rng: np.random.Generator, speed: float = 0.0) -> np.ndarray:
+    """Training-time waveform augmentation: with ``speed > 0`` a random speed change by a
+    factor of ``1 - speed .. 1 + speed`` in steps of 0.05 (resampling: tempo and pitch change
+    together, as a faster or slower, higher or lower voice), a random shift (<= 50 ms), white
+    noise at a random SNR of 15-40 dB, a random gain of -6..+6 dB."""
+    if speed > 0:
+        steps = int(round(speed / 0.05))
+        factor = 1 + 0.05 * int(rng.integers(-steps, steps + 1))
+        if factor != 1:  # played at 8 kHz after resampling to 8 kHz / factor: factor x faster
+            x = audio.resample(x, SAMPLE_RATE, int(round(SAMPLE_RATE / factor)))
     x = audio.time_shift(x, SAMPLE_RATE // 20, rng)
     x = audio.add_noise(x, float(rng.uniform(15, 40)), rng)
     return (x * 10 ** (rng.uniform(-6, 6) / 20)).astype(np.float32)
@@ -175,7 +182,7 @@ def train_digits(train: FSDD, model_kind: str = "cnn", epochs: int = 12, batch_s
                  lr: float = 2e-3, seed: int = 0, augment: bool = True,
                  test: FSDD | None = None, verbose: bool = True,
                  max_minutes: float | None = None, label_smoothing: float = 0.0,
-                 mixup: float = 0.0, ema: float = 0.0,
+                 mixup: float = 0.0, ema: float = 0.0, speed: float = 0.0,
                  model_config: dict | None = None) -> tuple[Any, dict]:
     """Train a digit classifier (``'cnn'`` on log-mel or ``'gru'`` on MFCC) on ``train`` with
     Adam and a cosine learning rate; returns ``(model, history)``. ``test`` (a validation
@@ -185,7 +192,8 @@ def train_digits(train: FSDD, model_kind: str = "cnn", epochs: int = 12, batch_s
     ``label_smoothing``: of the cross-entropy; ``mixup``: alpha of the Beta(alpha, alpha)
     weight that mixes each clip's features and targets with another clip of its batch (0: off);
     ``ema``: the decay of an exponential moving average of the weights, which the returned
-    model holds (0: off); ``model_config``: overrides of the model's defaults (e.g.
+    model holds (0: off); ``speed``: the range of the random speed change of each clip (see
+    ``_augment``; 0: off); ``model_config``: overrides of the model's defaults (e.g.
     ``{"channels": [48, 96, 192]}``)."""
     if model_kind not in ("cnn", "gru"):
         raise ValueError(f"train_digits: model must be 'cnn' or 'gru', got {model_kind!r}")
@@ -209,7 +217,8 @@ def train_digits(train: FSDD, model_kind: str = "cnn", epochs: int = 12, batch_s
         total, hits, n = 0.0, 0, 0
         for idx in _batches(lengths, batch_size, rng):
             if augment:
-                fs = [audio.spec_augment(features(_augment(train.waveforms[i], rng), kind),
+                fs = [audio.spec_augment(features(_augment(train.waveforms[i], rng, speed),
+                                                  kind),
                                          freq_masks=1, freq_width=5, time_masks=1,
                                          time_width=max(1, int(lengths[i]) // 8), value=0.0,
                                          rng=rng) for i in idx]
