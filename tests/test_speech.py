@@ -293,6 +293,34 @@ def test_transcribe_refuses_a_checkpoint_of_another_kind(tmp_path):
         _run(["transcribe", str(path), str(tmp_path / "a.wav")])
 
 
+def test_train_speech_validation_and_evaluate_digits_on_a_toy_fsdd(tmp_path, capsys):
+    """A folder in FSDD's naming (a tone per digit, index 0-19): --validation holds index 5-14
+    out and reports them; evaluate-digits scores one checkpoint and an ensemble of two."""
+    rec = tmp_path / "recordings"
+    rec.mkdir()
+    for d in range(10):
+        for k in range(20):
+            (rec / f"{d}_toy_{k}.wav").write_bytes(
+                audio.encode_wav(_tone(200 + 150 * d, 0.2 + 0.01 * k), SR))
+    outs = []
+    for seed in (0, 1):
+        out = tmp_path / f"run{seed}"
+        assert _run(["train", "speech", "--data", str(rec), "--out", str(out), "--epochs", "1",
+                     "--validation", "--channels", "8,16", "--ema", "0.9", "--mixup", "0.2",
+                     "--label-smoothing", "0.1", "--seed", str(seed)]) == 0
+        outs.append(str(out / "speech.safetensors"))
+    text = capsys.readouterr().out
+    assert "validation accuracy" in text and "(100 clips of index 5-14" in text
+    assert _run(["evaluate-digits", *outs, "--data", str(rec), "--split", "validation",
+                 "--confusion", str(tmp_path / "cm.png")]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith("validation accuracy") and "(100 clips), 2 model(s)" in line
+    assert (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(CommandError, match="--channels takes integers"):
+        _run(["train", "speech", "--data", str(rec), "--out", str(tmp_path / "x"),
+              "--channels", "8,x"])
+
+
 def test_train_speech_needs_out_and_the_data(tmp_path, monkeypatch):
     monkeypatch.delenv("DEEPWISE_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))

@@ -584,10 +584,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         if kind not in ("cnn", "gru"):
             raise CommandError(f"--task digits takes --model cnn or gru, got {kind!r}")
         epochs = args.epochs or 12
+        val = None
+        if args.validation:
+            train, val = split_validation(train)
+        extra = {"channels": _ints(args.channels, "--channels")} if args.channels else None
+        if extra and kind != "cnn":
+            raise CommandError("--channels sets the CNN's widths; the GRU takes none")
         model, hist = train_digits(train, kind, epochs=epochs, lr=args.lr, seed=args.seed,
-                                   test=None, max_minutes=args.minutes)
-        res = evaluate_digits(model, test)
+                                   test=val, max_minutes=args.minutes,
+                                   label_smoothing=args.label_smoothing, mixup=args.mixup,
+                                   ema=args.ema, speed=args.speed, model_config=extra)
         name = MODELS[kind][0]
+        if val is not None:
+            vres = evaluate_digits(model, val)
+            print(f"validation accuracy {vres['accuracy']:.4f} ({vres['n']} clips of index "
+                  "5-14, held out of training)")
+        res = evaluate_digits(model, test)
+        if val is not None:
+            res["validation"] = vres
         print(f"test accuracy {res['accuracy']:.4f} ({res['n']} clips); per speaker: " +
               ", ".join(f"{s} {a:.3f}" for s, a in res["per_speaker"].items()))
         for e in res["errors"]:
@@ -620,6 +634,38 @@ def cmd_train(args: argparse.Namespace) -> int:
     with atomic_write(os.path.join(args.out, "results.json")) as f:
         json.dump({"results": res, "history": hist}, f, indent=1)
     print(f"saved {ckpt}")
+    return 0
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise CommandError(f"{flag} takes integers separated by commas, got {text!r}") from None
+
+
+def cmd_evaluate_digits(args: argparse.Namespace) -> int:
+    """``deepwise evaluate-digits CHECKPOINT...``: the accuracy of one digit classifier, or of
+    several (an ensemble: their softmax outputs averaged), on a split of FSDD."""
+    group = []
+    for path in args.checkpoints:
+        model, _ = models.load(path, expected=("speech-cnn", "speech-gru"),
+                               needs=("features",), writer="deepwise train speech --task digits")
+        group.append(model)
+    ds = _fsdd(args.data, "train" if args.split == "validation" else "test")
+    if args.split == "validation":
+        ds = split_validation(ds)[1]
+    res = evaluate_digits(group, ds)
+    params = sum(p.data.size for m in group for p in m.parameters())
+    print(f"{args.split} accuracy {res['accuracy']:.4f} ({res['n']} clips), "
+          f"{len(group)} model(s), {params:,} parameters; per speaker: " +
+          ", ".join(f"{s} {a:.3f}" for s, a in res["per_speaker"].items()))
+    for e in res["errors"]:
+        print(f"  wrong: {e}")
+    if args.confusion:
+        save_confusion_png(res["confusion"], args.confusion,
+                           f"FSDD {args.split}, {len(group)} model(s): "
+                           f"{100 * res['accuracy']:.1f}%")
     return 0
 
 
@@ -668,6 +714,16 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--minutes", type=float, default=None, help="stop after this many minutes")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--validation", action="store_true", help="digits: hold the recordings of "
+                   "index 5-14 out of training and report the accuracy on them (choose settings "
+                   "on it, never on the test split)")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="digits: of the loss")
+    p.add_argument("--mixup", type=float, default=0.0, help="digits: mixup alpha (0: off)")
+    p.add_argument("--ema", type=float, default=0.0, help="digits: decay of an exponential "
+                   "moving average of the weights, which the saved model holds (0: off)")
+    p.add_argument("--speed", type=float, default=0.0, help="digits: random speed change of "
+                   "up to this fraction (0.1: x0.9-1.1; 0: off)")
+    p.add_argument("--channels", default=None, help="digits: the CNN's widths, e.g. 48,96,192")
     p.add_argument("--beam", type=int, default=8, help="strings: beam width of the prefix beam "
                    "search (0: greedy only)")
     p.add_argument("--test-strings", type=int, default=500, help="strings: how many test strings")
@@ -684,3 +740,14 @@ def add_commands(subparsers: Any) -> None:
     t.add_argument("--show", default=None, metavar="PNG",
                    help="write the spectrogram and the CTC frame-wise alignment (first 6 files)")
     register(t, cmd_transcribe)
+    e = subparsers.add_parser(
+        "evaluate-digits", help="accuracy of spoken-digit classifiers (one, or an ensemble)",
+        description=cmd_evaluate_digits.__doc__)
+    e.add_argument("checkpoints", nargs="+", help="checkpoints of 'deepwise train speech --task "
+                   "digits'; several: their softmax outputs are averaged")
+    e.add_argument("--data", default=None, help="FSDD recordings.zip or its folder")
+    e.add_argument("--split", choices=("test", "validation"), default="test",
+                   help="the official test split (index 0-4) or the validation split "
+                   "(index 5-14 of the training recordings)")
+    e.add_argument("--confusion", default=None, metavar="PNG", help="write the confusion matrix")
+    register(e, cmd_evaluate_digits)
