@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from . import backend as _backend
+
 # --------------------------------------------------------------------------------------------
 # errors
 
@@ -36,6 +38,27 @@ class ShapeError(ValueError):
 
 class DimError(ShapeError, IndexError):
     """A dim argument out of range (an IndexError too, as in PyTorch and NumPy's AxisError)."""
+
+
+class DeviceError(RuntimeError):
+    """Tensors on different devices met in one op (a RuntimeError, as in PyTorch). The message
+    names the op and both devices; inside a Module the layer's path is put in front of it."""
+
+
+def _check_devices(op: str, arrays: list) -> None:
+    """Raise DeviceError when ``arrays`` mix device arrays and host NumPy arrays (numbers are
+    welcome on every device). Only called once a device backend has been activated."""
+    dev = host = None
+    for i, a in enumerate(arrays):
+        if _backend.is_device_array(a):
+            dev = i if dev is None else dev
+        elif isinstance(a, np.ndarray):
+            host = i if host is None else host
+    if dev is not None and host is not None:
+        raise DeviceError(
+            f"{op}: expected all tensors to be on the same device, but found at least two "
+            f"devices, {_backend.CUDA} and cpu (input #{dev} is on {_backend.CUDA}, input "
+            f"#{host} on cpu); move them to one device with .to(device) first")
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,6 +212,8 @@ class Function:
                     requires = True
             else:
                 arrays.append(x)
+        if _backend._device_type is not None:  # a device is in use: no mixing (CPU-only: no cost)
+            _check_devices(cls.__name__, arrays)
         fn = cls.__new__(cls)
         out = fn.forward(*arrays, **params)
         record = requires and _state.grad_enabled
@@ -259,17 +284,21 @@ def _check_versions(node: Function) -> None:
                 "Use an out-of-place op (x = x + 1 rather than x += 1), or .clone() it first.")
 
 
+def _asarray(a: Any) -> Any:
+    return a if _backend.is_device_array(a) else np.asarray(a)
+
+
 def _leaf_accumulate(t: Any, g: np.ndarray) -> None:
     if t._hooks:
         for h in list(t._hooks):
             r = h(_Tensor._make(g))
             if r is not None:
-                g = r.data if isinstance(r, _Tensor) else np.asarray(r)
+                g = r.data if isinstance(r, _Tensor) else _asarray(r)
     if g.shape != t.data.shape:
         raise RuntimeError(f"autograd: gradient of shape {g.shape} for a leaf of shape "
                            f"{t.data.shape} (an op's backward returned the wrong shape)")
     if t.grad is None:
-        t.grad = _Tensor._make(np.array(g, dtype=t.data.dtype, copy=True))
+        t.grad = _Tensor._make(g.astype(t.data.dtype, copy=True))
     else:
         t.grad.data += g
 
@@ -345,15 +374,16 @@ def run_backward(roots: Sequence[Any], grads: Sequence[np.ndarray], retain_graph
                         continue
                     r = h(_Tensor._make(buf[i]))
                     if r is not None:
-                        buf[i] = r.data if isinstance(r, _Tensor) else np.asarray(r)
+                        buf[i] = r.data if isinstance(r, _Tensor) else _asarray(r)
         if captured is not None and node in want_nonleaf:
             for t in want_nonleaf[node]:
                 if buf[t._output_nr] is not None:
                     captured[id(t)] = buf[t._output_nr]
         if node.n_outputs > 1:
+            xp = _backend.get_array_module(*buf)
             for i, (shape, dtype) in enumerate(node.out_meta):
                 if buf[i] is None:
-                    buf[i] = np.zeros(shape, dtype)
+                    buf[i] = xp.zeros(shape, dtype)
         if node.versions and any(t is not None and t._version != v
                                  for t, v in zip(node.inputs, node.versions)):
             _check_versions(node)
@@ -395,8 +425,11 @@ def _as_grad(t: Any, g: Any, what: str) -> np.ndarray:
                 f"{what}: grad can be created implicitly only for scalar outputs, but the output "
                 f"has shape {tuple(t.shape)}. Pass gradient= (same shape), or reduce it first "
                 "(e.g. loss.sum() or loss.mean()).")
-        return np.ones_like(t.data)
-    g = g.data if isinstance(g, _Tensor) else np.asarray(g, dtype=t.data.dtype)
+        return _backend.get_array_module(t.data).ones_like(t.data)
+    if isinstance(g, _Tensor):
+        g = g.data
+    elif not _backend.is_device_array(g):
+        g = _backend.on_device_of(np.asarray(g, dtype=t.data.dtype), t.data)
     if g.shape != t.data.shape:
         raise ShapeError(f"{what}: gradient has shape {g.shape}, expected the output's shape "
                          f"{t.data.shape}")
@@ -436,7 +469,7 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
         if g is None and not allow_unused:
             raise RuntimeError("autograd.grad: one of the inputs was not used to compute the "
                                "outputs (pass allow_unused=True to get None for it)")
-        out.append(None if g is None else _Tensor._make(np.array(g, dtype=t.data.dtype)))
+        out.append(None if g is None else _Tensor._make(g.astype(t.data.dtype, copy=True)))
     return tuple(out)
 
 

@@ -20,6 +20,11 @@ from .autograd import RemovableHandle, _state
 _SCALAR_TYPES = (bool, int, float, complex, np.generic)
 
 
+def _asarray(data: Any) -> Any:
+    """``data`` as an array: a device array stays as it is, anything else goes through NumPy."""
+    return data if backend.is_device_array(data) else np.asarray(data)
+
+
 def _infer_dtype(data: Any, dtype: Any) -> np.dtype | None:
     """PyTorch's rule: Python floats get the default dtype; NumPy arrays keep their own."""
     if dtype is not None:
@@ -75,30 +80,19 @@ def check_dtypes(op: str, x: Any, w: Any, names: tuple[str, str] = ("input", "we
                      f"{_convert(first, b)}")
 
 
-_GPU_DEVICES = ("cuda", "mps", "xpu", "hip", "gpu")
 _TO_KEYWORDS = ("device", "dtype", "non_blocking", "copy", "memory_format")
 _TO_USAGE = ("to(dtype, non_blocking=False, copy=False), to(device=None, dtype=None, "
              "non_blocking=False, copy=False) or to(other_tensor, non_blocking=False, copy=False)")
 
 
-def check_device(device: Any, where: str) -> None:
-    """Accept ``"cpu"`` (or ``"cpu:0"``); raise ValueError naming ``where`` for any other
-    device: a clear "no GPU backend" for ``"cuda"`` and GPU indices, "unknown" otherwise."""
-    name = str(getattr(device, "type", device))
-    if name in ("cpu", "cpu:0"):
-        return
-    if isinstance(device, (int, np.integer)) or name.split(":")[0] in _GPU_DEVICES:
-        raise ValueError(f"{where}: device {device!r} is not available: deepwise has no GPU "
-                         "backend yet, tensors and models live on 'cpu'")
-    hint = ""
-    if isinstance(device, str) and device in _CONVERT:  # x.to("float32"): a dtype by name
-        hint = f"; {device!r} names a dtype: pass deepwise.{device}"
-    raise ValueError(f"{where}: unknown device {device!r} (the only device is 'cpu'){hint}")
+def check_device(device: Any, where: str) -> backend.device:
+    """The device ``device`` names (``backend.CPU`` or ``backend.CUDA``); ValueError naming
+    ``where`` for an unknown device or a GPU that is not at hand (see ``backend.as_device``)."""
+    return backend.as_device(device, where)
 
 
 def _is_device(v: Any) -> bool:
-    return isinstance(v, (str, int, np.integer)) and not isinstance(v, bool) or \
-        type(v).__name__ == "device"
+    return isinstance(v, (str, int, np.integer, backend.device)) and not isinstance(v, bool)
 
 
 def _parse_to(args: tuple, kwargs: dict) -> tuple[Any, Any, bool]:
@@ -225,6 +219,8 @@ class _TensorDataSlot:
         if obj is None:
             return self
         arr = self.slot.__get__(obj, owner)
+        if type(arr) is not np.ndarray:  # a device array: the array itself
+            return arr
         caller = sys._getframe(1).f_globals.get("__name__", "")
         if caller.startswith("deepwise.") or caller == "deepwise":
             return arr
@@ -235,7 +231,7 @@ class _TensorDataSlot:
         return view
 
     def __set__(self, obj: Any, value: Any) -> None:
-        self.slot.__set__(obj, value if type(value) is np.ndarray else np.asarray(value))
+        self.slot.__set__(obj, value if type(value) is np.ndarray else _asarray(value))
 
 
 class Tensor:
@@ -267,8 +263,10 @@ class Tensor:
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
         if isinstance(data, Tensor):
             data = data.data
-        want = _infer_dtype(data, dtype)
-        arr = np.array(data, dtype=want, copy=True)
+        if backend.is_device_array(data):
+            arr = data.astype(data.dtype if dtype is None else np.dtype(dtype), copy=True)
+        else:
+            arr = np.array(data, dtype=_infer_dtype(data, dtype), copy=True)
         self.data = arr
         self.grad: Tensor | None = None
         self._requires_grad = False
@@ -283,7 +281,7 @@ class Tensor:
     def _make(cls, data: Any) -> Tensor:
         """Wrap an array without copying (the fast path used by every op)."""
         t = object.__new__(cls)
-        t.data = data if type(data) is np.ndarray else np.asarray(data)
+        t.data = data if type(data) is np.ndarray else _asarray(data)
         t.grad = None
         t._requires_grad = False
         t.grad_fn = None
@@ -389,26 +387,28 @@ class Tensor:
 
     def add_(self, other: Any, alpha: float = 1) -> Tensor:
         self._inplace("add_")
-        o = self._raw(other)
-        np.add(self.data, o if alpha == 1 else np.multiply(o, alpha), out=self.data,
+        o, xp = self._raw(other), backend.get_array_module(self.data)
+        xp.add(self.data, o if alpha == 1 else xp.multiply(o, alpha), out=self.data,
                casting="same_kind")
         return self
 
     def sub_(self, other: Any, alpha: float = 1) -> Tensor:
         self._inplace("sub_")
-        o = self._raw(other)
-        np.subtract(self.data, o if alpha == 1 else np.multiply(o, alpha), out=self.data,
+        o, xp = self._raw(other), backend.get_array_module(self.data)
+        xp.subtract(self.data, o if alpha == 1 else xp.multiply(o, alpha), out=self.data,
                     casting="same_kind")
         return self
 
     def mul_(self, other: Any) -> Tensor:
         self._inplace("mul_")
-        np.multiply(self.data, self._raw(other), out=self.data, casting="same_kind")
+        xp = backend.get_array_module(self.data)
+        xp.multiply(self.data, self._raw(other), out=self.data, casting="same_kind")
         return self
 
     def div_(self, other: Any) -> Tensor:
         self._inplace("div_")
-        np.divide(self.data, self._raw(other), out=self.data, casting="same_kind")
+        xp = backend.get_array_module(self.data)
+        xp.divide(self.data, self._raw(other), out=self.data, casting="same_kind")
         return self
 
     def zero_(self) -> Tensor:
@@ -423,9 +423,10 @@ class Tensor:
 
     def copy_(self, src: Any) -> Tensor:
         self._inplace("copy_")
-        src = np.asarray(self._raw(src))
+        xp = backend.get_array_module(self.data)
+        src = xp.asarray(backend.move(self._raw(src), self.device))  # across devices too
         try:
-            np.copyto(self.data, np.broadcast_to(src, self.data.shape), casting="unsafe")
+            xp.copyto(self.data, xp.broadcast_to(src, self.data.shape), casting="unsafe")
         except ValueError:
             raise autograd.ShapeError(f"copy_: cannot copy a source of shape {src.shape} into "
                                       f"a tensor of shape {self.data.shape}") from None
@@ -433,7 +434,8 @@ class Tensor:
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's name
         self._inplace("clamp_")
-        np.clip(self.data, self._raw(min), self._raw(max), out=self.data)
+        xp = backend.get_array_module(self.data)
+        xp.clip(self.data, self._raw(min), self._raw(max), out=self.data)
         return self
 
     def __iadd__(self, other: Any) -> Tensor:
@@ -470,8 +472,10 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self) -> backend.device:
+        """Where the data lives: ``device(type='cpu')`` or ``device(type='cuda', index=0)``
+        (equal to the strings ``"cpu"`` / ``"cuda"``)."""
+        return backend.CUDA if backend.is_device_array(self.data) else backend.CPU
 
     def size(self, dim: int | None = None) -> Any:
         """The shape as a tuple, or the size of one dimension."""
@@ -491,11 +495,15 @@ class Tensor:
         return self.data.reshape(()).item()
 
     def numpy(self) -> np.ndarray:
-        """The underlying NumPy array (shared, not copied)."""
+        """The underlying NumPy array (shared, not copied); a device tensor raises TypeError
+        (copy it to the host with ``.cpu()`` first, as in PyTorch)."""
+        if type(self.data) is not np.ndarray and backend.is_device_array(self.data):
+            raise TypeError(f"can't convert {self.device} device type tensor to numpy. Use "
+                            "Tensor.cpu() to copy the tensor to host memory first.")
         return self.data
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return backend.to_numpy(self.data).tolist()
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """Convert dtype and/or device, with PyTorch's signatures::
@@ -505,15 +513,19 @@ class Tensor:
             t.to(other, non_blocking=False, copy=False)   # other's dtype (and device)
 
         Returns ``self`` when nothing changes, unless ``copy=True`` (then a new tensor with its
-        own memory, still in the graph). The only device is ``"cpu"``; ``"cuda"`` raises
-        ValueError (no GPU backend yet). Unknown keywords raise TypeError naming them.
+        own memory, still in the graph). A move between devices (``"cpu"``, ``"cuda"``) is
+        recorded too (the gradient flows back to the source device); ``"cuda"`` without a GPU
+        backend raises ValueError. Unknown keywords raise TypeError naming them.
         """
         device, dtype, copy = _parse_to(args, kwargs)
+        out = self
         if device is not None:
-            check_device(device, "to")
-        if dtype is not None and np.dtype(dtype) != self.data.dtype:
-            return _arith.cast(self, dtype)
-        return _arith.clone(self) if copy else self
+            dev = check_device(device, "to")
+            if dev is not self.device:
+                out, copy = _arith.to_device(self, dev), False
+        if dtype is not None and np.dtype(dtype) != out.data.dtype:
+            return _arith.cast(out, dtype)
+        return _arith.clone(out) if copy else out
 
     def float(self) -> Tensor:
         return self.to(backend.float32)
@@ -544,16 +556,16 @@ class Tensor:
         return self
 
     def cpu(self) -> Tensor:
-        return self
+        """This tensor on the host (self when it is there already)."""
+        return self if type(self.data) is np.ndarray else self.to(backend.CPU)
 
     def cuda(self, device: Any = None, non_blocking: bool = False) -> Tensor:
-        """Raises ValueError: deepwise has no GPU backend yet (PyTorch's name, a clear error)."""
-        check_device("cuda" if device is None else f"cuda:{device}", "cuda")
-        return self
+        """This tensor on the GPU (``to("cuda")``); ValueError when no GPU backend is at hand."""
+        return self.to(check_device("cuda" if device is None else f"cuda:{device}", "cuda"))
 
     @property
     def is_cuda(self) -> builtins.bool:
-        return False
+        return backend.is_device_array(self.data)
 
     @property
     def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
@@ -593,6 +605,8 @@ class Tensor:
         return builtins.int(self.item())
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if type(self.data) is not np.ndarray:
+            self.numpy()  # a device tensor: PyTorch's error (no silent copy to the host)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
     def __format__(self, spec: str) -> str:
@@ -601,11 +615,13 @@ class Tensor:
         return repr(self)
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4,
-                               threshold=200, edgeitems=3)
+        body = np.array2string(backend.to_numpy(self.data), separator=", ", prefix="tensor(",
+                               precision=4, threshold=200, edgeitems=3)
         extra = ""
         if self.data.dtype not in (backend.get_default_dtype(), np.int64, np.bool_):
             extra += f", dtype={self.data.dtype}"
+        if type(self.data) is not np.ndarray and backend.is_device_array(self.data):
+            extra += f", device='{self.device}'"
         if self.grad_fn is not None:
             extra += f", grad_fn={self.grad_fn!r}"
         elif self._requires_grad:
@@ -701,32 +717,36 @@ class Tensor:
         return _rounding.remainder(other, self)
 
     def __xor__(self, other: Any) -> Tensor:
-        return Tensor._make(np.logical_xor(self.data, self._raw(other)) if self.data.dtype ==
-                            np.bool_ else np.bitwise_xor(self.data, self._raw(other)))
+        xp = backend.get_array_module(self.data)
+        return Tensor._make(xp.logical_xor(self.data, self._raw(other)) if self.data.dtype ==
+                            np.bool_ else xp.bitwise_xor(self.data, self._raw(other)))
 
     # ---- PyTorch's conveniences for porting scripts ---------------------------------------
+    def _device_or_none(self) -> Any:
+        return None if type(self.data) is np.ndarray else self.device
+
     def new_tensor(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
         """A new tensor from ``data`` with this one's dtype (unless ``dtype``)."""
-        return Tensor(data, dtype=self.data.dtype if dtype is None else dtype,
-                      requires_grad=requires_grad)
+        return tensor(data, dtype=self.data.dtype if dtype is None else dtype,
+                      device=self._device_or_none(), requires_grad=requires_grad)
 
     def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
         """zeros of ``size`` with this tensor's dtype (unless ``dtype``)."""
         return zeros(*size, dtype=self.data.dtype if dtype is None else dtype,
-                     requires_grad=requires_grad)
+                     device=self._device_or_none(), requires_grad=requires_grad)
 
     def new_ones(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
         return ones(*size, dtype=self.data.dtype if dtype is None else dtype,
-                    requires_grad=requires_grad)
+                    device=self._device_or_none(), requires_grad=requires_grad)
 
     def new_empty(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
         return empty(*size, dtype=self.data.dtype if dtype is None else dtype,
-                     requires_grad=requires_grad)
+                     device=self._device_or_none(), requires_grad=requires_grad)
 
     def new_full(self, size: Sequence[int], fill_value: Any, dtype: Any = None,
                  requires_grad: bool = False) -> Tensor:
         return full(size, fill_value, dtype=self.data.dtype if dtype is None else dtype,
-                    requires_grad=requires_grad)
+                    device=self._device_or_none(), requires_grad=requires_grad)
 
     def type(self, dtype: Any = None) -> Any:
         """Without an argument, PyTorch's type name (``'torch.FloatTensor'``); with a dtype (or
@@ -758,7 +778,7 @@ class Tensor:
                      generator: Any) -> Tensor:
         self._inplace(op)
         gen = backend.default_generator() if generator is None else generator
-        self.data[...] = draw(gen)
+        self.data[...] = backend.on_device_of(draw(gen), self.data)
         return self
 
     def uniform_(self, a: builtins.float = 0.0, b: builtins.float = 1.0, *,
@@ -780,8 +800,9 @@ class Tensor:
 
     def masked_fill_(self, mask: Any, value: Any) -> Tensor:
         self._inplace("masked_fill_")
-        np.copyto(self.data, np.asarray(self._raw(value), dtype=self.data.dtype),
-                  where=np.broadcast_to(self._raw(mask), self.data.shape))
+        xp = backend.get_array_module(self.data)
+        xp.copyto(self.data, xp.asarray(self._raw(value), dtype=self.data.dtype),
+                  where=xp.broadcast_to(self._raw(mask), self.data.shape))
         return self
 
     def scatter_(self, dim: builtins.int, index: Any, src: Any = None, *, value: Any = None,
@@ -816,7 +837,8 @@ class Tensor:
     def apply_(self, fn: Callable[[Any], Any]) -> Tensor:
         """Apply a Python function to every entry, in place (slow: a loop in Python)."""
         self._inplace("apply_")
-        self.data[...] = np.vectorize(fn, otypes=[self.data.dtype])(self.data)
+        host = np.vectorize(fn, otypes=[self.data.dtype])(backend.to_numpy(self.data))
+        self.data[...] = backend.on_device_of(host, self.data)  # back where it lives
         return self
 
 
@@ -834,29 +856,45 @@ def _shape_arg(size: Sequence[Any]) -> tuple[int, ...]:
     return tuple(builtins.int(s) for s in size)
 
 
-def _finish(arr: np.ndarray, requires_grad: bool) -> Tensor:
+def _finish(arr: np.ndarray, requires_grad: bool, device: Any = None,
+            where: str = "tensor") -> Tensor:
+    """A new leaf tensor on ``arr``, moved to ``device`` when one is given (``"cuda"``: made
+    on the host, copied once)."""
+    if device is not None:
+        arr = backend.move(arr, check_device(device, where))
     t = Tensor._make(arr)
     if requires_grad:
         t.requires_grad = True
     return t
 
 
-def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A new tensor holding a copy of ``data`` (a number, nested lists, an array or a tensor).
+def tensor(data: Any, dtype: Any = None, device: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (a number, nested lists, an array or a tensor),
+    on ``device`` when given (``"cpu"``, ``"cuda"``).
 
     Python floats become float32 (the default dtype), Python ints int64; NumPy arrays keep
     their dtype.
     """
-    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+    t = Tensor(data, dtype=dtype, requires_grad=requires_grad)
+    if device is not None:
+        dev = check_device(device, "tensor")
+        if dev is not t.device:
+            t.data = backend.move(t.data, dev)
+    return t
 
 
-def as_tensor(data: Any, dtype: Any = None) -> Tensor:
-    """Like :func:`tensor` but shares memory with a NumPy array when no conversion is needed."""
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """Like :func:`tensor` but shares memory with a NumPy (or device) array when no conversion
+    is needed."""
     if isinstance(data, Tensor):
-        return data if dtype is None or data.dtype == np.dtype(dtype) else data.to(dtype)
-    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == np.dtype(dtype)):
-        return Tensor._make(data)
-    return Tensor(data, dtype=dtype)
+        t = data if dtype is None or data.dtype == np.dtype(dtype) else data.to(dtype)
+    elif (isinstance(data, np.ndarray) or backend.is_device_array(data)) and \
+            (dtype is None or data.dtype == np.dtype(dtype)):
+        t = Tensor._make(data)
+    else:
+        t = Tensor(data, dtype=dtype)
+    return t if device is None else t.to(device)
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
@@ -870,44 +908,59 @@ def _dt(dtype: Any) -> np.dtype:
     return backend.get_default_dtype() if dtype is None else np.dtype(dtype)
 
 
-def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros(*size: Any, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
     """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
-    return _finish(np.zeros(_shape_arg(size), _dt(dtype)), requires_grad)
+    return _finish(np.zeros(_shape_arg(size), _dt(dtype)), requires_grad, device, "zeros")
 
 
-def ones(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _finish(np.ones(_shape_arg(size), _dt(dtype)), requires_grad)
+def ones(*size: Any, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    return _finish(np.ones(_shape_arg(size), _dt(dtype)), requires_grad, device, "ones")
 
 
-def empty(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _finish(np.empty(_shape_arg(size), _dt(dtype)), requires_grad)
+def empty(*size: Any, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    return _finish(np.empty(_shape_arg(size), _dt(dtype)), requires_grad, device, "empty")
 
 
-def full(size: Sequence[int], fill_value: Any, dtype: Any = None,
+def full(size: Sequence[int], fill_value: Any, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
     if dtype is None:
         dtype = _infer_dtype(fill_value, None) or np.asarray(fill_value).dtype
-    return _finish(np.full(_shape_arg((size,)), fill_value, np.dtype(dtype)), requires_grad)
+    return _finish(np.full(_shape_arg((size,)), fill_value, np.dtype(dtype)), requires_grad,
+                   device, "full")
 
 
-def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _finish(np.zeros(t.shape, dtype or t.dtype), requires_grad)
+def zeros_like(t: Tensor, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    """zeros of ``t``'s shape, dtype and device (unless ``dtype`` / ``device``)."""
+    xp = backend.get_array_module(t.data) if device is None else np
+    return _finish(xp.zeros(t.shape, dtype or t.dtype), requires_grad, device, "zeros_like")
 
 
-def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _finish(np.ones(t.shape, dtype or t.dtype), requires_grad)
+def ones_like(t: Tensor, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    """ones of ``t``'s shape, dtype and device (unless ``dtype`` / ``device``)."""
+    xp = backend.get_array_module(t.data) if device is None else np
+    return _finish(xp.ones(t.shape, dtype or t.dtype), requires_grad, device, "ones_like")
 
 
-def empty_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return _finish(np.empty(t.shape, dtype or t.dtype), requires_grad)
+def empty_like(t: Tensor, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    """empty of ``t``'s shape, dtype and device (unless ``dtype`` / ``device``)."""
+    xp = backend.get_array_module(t.data) if device is None else np
+    return _finish(xp.empty(t.shape, dtype or t.dtype), requires_grad, device, "empty_like")
 
 
-def full_like(t: Tensor, fill_value: Any, dtype: Any = None,
+def full_like(t: Tensor, fill_value: Any, dtype: Any = None, device: Any = None,
               requires_grad: bool = False) -> Tensor:
-    return _finish(np.full(t.shape, fill_value, dtype or t.dtype), requires_grad)
+    xp = backend.get_array_module(t.data) if device is None else np
+    return _finish(xp.full(t.shape, fill_value, dtype or t.dtype), requires_grad, device,
+                   "full_like")
 
 
-def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
+def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device: Any = None,
            requires_grad: bool = False) -> Tensor:
     """``arange(5)`` -> [0, 1, 2, 3, 4] (int64); a float argument gives the default float dtype."""
     if end is None:
@@ -915,17 +968,19 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
     if dtype is None:
         is_float = any(isinstance(v, builtins.float) for v in (start, end, step))
         dtype = backend.get_default_dtype() if is_float else backend.int64
-    return _finish(np.arange(start, end, step, dtype=np.dtype(dtype)), requires_grad)
+    return _finish(np.arange(start, end, step, dtype=np.dtype(dtype)), requires_grad, device,
+                   "arange")
 
 
 def linspace(start: builtins.float, end: builtins.float, steps: builtins.int, dtype: Any = None,
-             requires_grad: bool = False) -> Tensor:
-    return _finish(np.linspace(start, end, steps, dtype=_dt(dtype)), requires_grad)
+             device: Any = None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.linspace(start, end, steps, dtype=_dt(dtype)), requires_grad, device,
+                   "linspace")
 
 
 def eye(n: builtins.int, m: builtins.int | None = None, dtype: Any = None,
-        requires_grad: bool = False) -> Tensor:
-    return _finish(np.eye(n, m, dtype=_dt(dtype)), requires_grad)
+        device: Any = None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.eye(n, m, dtype=_dt(dtype)), requires_grad, device, "eye")
 
 
 # the op modules import Tensor from here, so they are bound after the class exists
@@ -946,29 +1001,7 @@ _TYPE_NAMES = {np.dtype(np.float32): "torch.FloatTensor",
                np.dtype(np.bool_): "torch.BoolTensor"}
 
 
-class device(str):  # noqa: N801 - PyTorch's name
-    """``deepwise.device("cpu")``: where tensors live. The only device is the CPU; asking for
-    ``"cuda"`` raises ValueError saying so. A str (``"cpu"``), so every ``.to(device)`` takes it;
-    ``device.type`` is ``"cpu"``, ``device.index`` None.
-    """
-
-    __slots__ = ()
-
-    def __new__(cls, type: Any = "cpu", index: builtins.int | None = None) -> device:  # noqa: A002
-        name = str(getattr(type, "type", type))
-        check_device(name if index is None else f"{name}:{index}", "device")
-        return super().__new__(cls, "cpu")
-
-    @property
-    def type(self) -> str:  # noqa: A003
-        return "cpu"
-
-    @property
-    def index(self) -> None:
-        return None
-
-    def __repr__(self) -> str:
-        return "device(type='cpu')"
+device = backend.device  # PyTorch's torch.device (defined with the backend)
 
 
 class Generator(np.random.Generator):
@@ -1051,7 +1084,8 @@ def multinomial(input: Tensor,  # noqa: A002 - PyTorch's name
                 generator: Any = None) -> Tensor:
     """Draw ``num_samples`` category indices per row of ``input`` (non-negative weights, (C,) or
     (N, C)), with or without replacement: int64 (num_samples,) or (N, num_samples)."""
-    w = np.asarray(input.data if isinstance(input, Tensor) else input, dtype=np.float64)
+    w = np.asarray(backend.to_numpy(input.data) if isinstance(input, Tensor) else input,
+                   dtype=np.float64)
     if w.ndim not in (1, 2) or w.shape[-1] == 0:
         raise ValueError(f"multinomial: expected weights (C,) or (N, C), got shape {w.shape}")
     if (w < 0).any() or not np.isfinite(w).all() or (w.sum(-1) <= 0).any():
@@ -1064,17 +1098,19 @@ def multinomial(input: Tensor,  # noqa: A002 - PyTorch's name
     rows = w.reshape(-1, w.shape[-1])
     out = np.stack([gen.choice(r.size, size=num_samples, replace=replacement, p=r / r.sum())
                     for r in rows])  # one draw per row (a loop over rows, not samples)
-    return Tensor._make(out.reshape(*w.shape[:-1], num_samples).astype(np.int64))
+    out = out.reshape(*w.shape[:-1], num_samples).astype(np.int64)
+    return Tensor._make(backend.on_device_of(out, getattr(input, "data", None)))
 
 
 def bernoulli(input: Tensor,  # noqa: A002 - PyTorch's name
               p: builtins.float | None = None, *, generator: Any = None) -> Tensor:
     """0/1 samples (input's dtype), 1 with probability ``input`` (or ``p``) entry by entry."""
-    prob = input.data if p is None else np.full(input.shape, p)
+    prob = backend.to_numpy(input.data) if p is None else np.full(input.shape, p)
     if ((prob < 0) | (prob > 1)).any():
         raise ValueError("bernoulli: probabilities must lie in [0, 1]")
     gen = backend.default_generator() if generator is None else generator
-    return Tensor._make((gen.random(input.shape) < prob).astype(input.data.dtype))
+    draw = (gen.random(input.shape) < prob).astype(input.data.dtype)
+    return Tensor._make(backend.on_device_of(draw, input.data))
 
 
 Tensor.multinomial = multinomial  # type: ignore[attr-defined]

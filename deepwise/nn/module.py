@@ -28,7 +28,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..autograd import RemovableHandle, ShapeError
+from .. import backend
+from ..autograd import DeviceError, RemovableHandle, ShapeError
 from ..tensor import DTypeError, Tensor, check_device
 from .parameter import Parameter
 
@@ -442,16 +443,17 @@ class Module:
         return self
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
-        """``model.to(deepwise.float64)`` casts floating parameters and buffers in place;
-        ``model.to("cpu")`` is accepted (the only device for now; ``"cuda"`` raises ValueError),
-        and so are ``model.to(device, dtype)``, ``model.to(tensor)`` and ``non_blocking``.
-        Returns self."""
+        """``model.to("cuda")`` moves every parameter and buffer (and their gradients) to the
+        device, ``model.to(deepwise.float64)`` casts the floating ones, in place: the Parameter
+        objects stay the same (an optimizer built earlier still holds them), as in PyTorch.
+        ``model.to(device, dtype)``, ``model.to(tensor)`` and ``non_blocking`` work too;
+        ``"cuda"`` without a GPU backend raises ValueError. Returns self."""
         dtype = kwargs.pop("dtype", None)
         device = kwargs.pop("device", None)
         for a in args:
             if isinstance(a, bool):  # non_blocking: nothing is asynchronous here
                 continue
-            if isinstance(a, (str, int)):
+            if isinstance(a, (str, int, backend.device)):
                 device = a
             else:
                 dtype = a
@@ -462,7 +464,8 @@ class Module:
         if isinstance(dtype, Tensor):  # model.to(tensor): that tensor's dtype and device
             dtype, device = dtype.dtype, dtype.device
         if device is not None:
-            check_device(device, "to")
+            dev = check_device(device, "to")
+            self._apply_arrays(lambda a: backend.move(a, dev))
         if dtype is None:
             return self
         dt = np.dtype(dtype)
@@ -481,12 +484,13 @@ class Module:
         return self.to(np.float16)
 
     def cpu(self) -> Module:
-        return self
+        """Move every parameter and buffer to the host (in place; returns self)."""
+        return self.to(backend.CPU)
 
     def cuda(self, device: Any = None) -> Module:
-        """Raises ValueError: deepwise has no GPU backend yet (PyTorch's name, a clear error)."""
-        check_device("cuda" if device is None else f"cuda:{device}", "cuda")
-        return self
+        """Move every parameter and buffer to the GPU (``to("cuda")``); ValueError when no GPU
+        backend is at hand."""
+        return self.to(check_device("cuda" if device is None else f"cuda:{device}", "cuda"))
 
     # ---- state dict ------------------------------------------------------------------------
     def _state_items(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
@@ -595,7 +599,7 @@ class Module:
                     if res is not None:
                         out = res
             return out
-        except (ShapeError, DTypeError) as e:
+        except (ShapeError, DTypeError, DeviceError) as e:
             if getattr(e, "module", None) is None:
                 e.module = self  # the innermost module that saw the error
             if len(stack) == 1 and not getattr(e, "layer_path", None):
@@ -604,7 +608,7 @@ class Module:
         finally:
             stack.pop()
 
-    def _add_layer_path(self, e: ShapeError | DTypeError) -> None:
+    def _add_layer_path(self, e: ShapeError | DTypeError | DeviceError) -> None:
         """Put the failing layer's path and label in front of the error's message."""
         failing = e.module
         path = None

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function, unbroadcast
 from ..tensor import Tensor
 
@@ -468,6 +469,23 @@ class Clone(Function):
 
 def clone(x: Tensor) -> Tensor:
     return Clone.apply(x)
+
+
+class ToDevice(Function):
+    """y = x copied to another device (``"cpu"`` <-> ``"cuda"``);  dy/dx = 1 (the gradient is
+    copied back to x's device)."""
+
+    def forward(self, x: np.ndarray, device: Any = None) -> np.ndarray:
+        self.source = backend.device_of(x)
+        return backend.move(x, device)
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        return backend.move(g, self.source)
+
+
+def to_device(x: Tensor, device: Any) -> Tensor:
+    """``x`` on ``device`` (``backend.CPU`` / ``backend.CUDA``), recorded for backward."""
+    return ToDevice.apply(x, device=device)
 
 
 # ---- not differentiable: comparisons, logic, rounding -----------------------------------------
