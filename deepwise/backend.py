@@ -38,12 +38,13 @@ def get_array_module(*arrays: Any) -> Any:
     Ops take their array module from their inputs (``xp = get_array_module(x)``) and call
     ``xp.`` on tensor data, never ``np.`` directly, so one forward/backward serves both
     libraries (the pattern of Chainer and DeZero). Arrays that are not device arrays (NumPy
-    arrays, Python scalars, None) count as NumPy's. Until a device is activated this is one
-    test of a module global.
+    arrays, Python scalars, None) count as NumPy's; a Tensor counts by its data. Until a device
+    is activated this is one test of a module global.
     """
     if _device_type is not None:
         for a in arrays:
-            if isinstance(a, _device_type):
+            if isinstance(a, _device_type) or (
+                    hasattr(a, "grad_fn") and isinstance(a.data, _device_type)):
                 return _device_module
     return np
 

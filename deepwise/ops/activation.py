@@ -45,13 +45,14 @@ def _dim(op: str, dim: int, ndim: int) -> int:
 def _log1p(y: np.ndarray) -> np.ndarray:
     """log(1 + y) for y >= -1: log(u) * y / (u - 1) with u = 1 + y (Goldberg's trick; the ratio
     y / (u - 1) undoes the rounding of 1 + y). Where u rounds to 1, the answer is y itself."""
+    xp = get_array_module(y)
     u = 1 + y
     d = u - 1
     m = d == 0
     d += m
-    np.log(u, out=u)
+    xp.log(u, out=u)
     u += m
-    np.divide(y, d, out=d)
+    xp.divide(y, d, out=d)
     u *= d  # (log u + m) * y / (u - 1 + m): log(u) y / (u - 1), or y where u == 1
     return u
 
@@ -59,13 +60,14 @@ def _log1p(y: np.ndarray) -> np.ndarray:
 def _expm1(x: np.ndarray) -> np.ndarray:
     """e^x - 1 for -40 <= x <= 0 (e^-40 - 1 is -1 in float64): (u - 1) * x / log(u), u = e^x
     (Kahan's trick; x / log(u) undoes the rounding of e^x). Where u rounds to 1, it is x."""
-    u = np.exp(x)
-    lg = np.log(u)
+    xp = get_array_module(x)
+    u = xp.exp(x)
+    lg = xp.log(u)
     m = lg == 0
     u -= 1
     u += m
     lg += m
-    np.divide(x, lg, out=lg)
+    xp.divide(x, lg, out=lg)
     u *= lg  # (u - 1 + m) * x / (log u + m)
     return u
 
@@ -77,7 +79,8 @@ class ReLU(Function):
     """y = max(x, 0);  dy/dx = 1 where x > 0, else 0 (0 at x = 0, as in PyTorch)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.out = np.maximum(x, 0)
+        xp = get_array_module(x)
+        self.out = xp.maximum(x, 0)
         return self.out
 
     def backward(self, g: np.ndarray) -> np.ndarray:
@@ -100,13 +103,15 @@ class LeakyReLU(Function):
     """y = x if x > 0 else a x;  dy/dx = 1 where x > 0, else a (the negative slope)."""
 
     def forward(self, x: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
+        xp = get_array_module(x)
         self.x, self.slope = x, negative_slope
         y = x * negative_slope  # max(x, a x) is the answer for a <= 1, min(x, a x) for a > 1
-        return np.maximum(x, y, out=y) if negative_slope <= 1 else np.minimum(x, y, out=y)
+        return xp.maximum(x, y, out=y) if negative_slope <= 1 else xp.minimum(x, y, out=y)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
+        xp = get_array_module(g)
         a = self.slope
-        d = np.multiply(self.x > 0, 1 - a, dtype=g.dtype)  # no np.where: a random mask is slow
+        d = xp.multiply(self.x > 0, 1 - a, dtype=g.dtype)  # no np.where: a random mask is slow
         d += a
         d *= g
         return d
@@ -124,15 +129,17 @@ class ELU(Function):
     """y = x if x > 0 else a (e^x - 1);  dy/dx = 1 where x > 0, else a e^x."""
 
     def forward(self, x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+        xp = get_array_module(x)
         self.x, self.alpha = x, alpha
-        neg = _expm1(np.clip(x, -40, 0))
+        neg = _expm1(xp.clip(x, -40, 0))
         neg *= alpha  # a (e^min(x, 0) - 1): the negative part, 0 where x > 0
         self.neg = neg
-        return np.maximum(x, 0) + neg
+        return xp.maximum(x, 0) + neg
 
     def backward(self, g: np.ndarray) -> np.ndarray:
+        xp = get_array_module(g)
         a = self.alpha
-        d = np.multiply(self.x > 0, 1 - a, dtype=g.dtype)  # 1 - a where x > 0
+        d = xp.multiply(self.x > 0, 1 - a, dtype=g.dtype)  # 1 - a where x > 0
         d += self.neg
         d += a  # a e^x where x <= 0, (1 - a) + 0 + a = 1 where x > 0
         d *= g
@@ -177,10 +184,11 @@ def _horner(coef: tuple[float, ...], a: np.ndarray) -> np.ndarray:
 
 def _erfc_abs(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(erfc(a), exp(-a^2)) for a >= 0, in the dtype of ``a`` (which is overwritten)."""
-    a = np.minimum(a, 6.0, out=a)
+    xp = get_array_module(a)
+    a = xp.minimum(a, 6.0, out=a)
     e = a * a
-    np.negative(e, out=e)
-    np.exp(e, out=e)
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)
     r = _horner(_ERFCX_P, a)
     r /= _horner(_ERFCX_Q, a)
     r *= e
@@ -192,8 +200,9 @@ def _erf(x: np.ndarray) -> np.ndarray:
 
     Absolute error below 4e-16 in float64 (relative accuracy near x = 0 is what 1 - erfc gives).
     """
-    c, _ = _erfc_abs(np.abs(x))
-    return np.copysign(1.0 - c, x)
+    xp = get_array_module(x)
+    c, _ = _erfc_abs(xp.abs(x))
+    return xp.copysign(1.0 - c, x)
 
 
 def _normal_cdf(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,11 +211,12 @@ def _normal_cdf(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Phi(x) = erfc(-x/sqrt2)/2 = h for x < 0 and 1 - h for x >= 0, h = erfc(|x|/sqrt2)/2, so the
     lower tail keeps full relative accuracy.
     """
-    a = np.abs(x)
+    xp = get_array_module(x)
+    a = xp.abs(x)
     a *= _SQRT1_2
     h, e = _erfc_abs(a)
     h *= 0.5
-    cdf = np.multiply(x >= 0, 1, dtype=h.dtype)  # h + [x >= 0] (1 - 2h), without np.where:
+    cdf = xp.multiply(x >= 0, 1, dtype=h.dtype)  # h + [x >= 0] (1 - 2h), without np.where:
     cdf *= 1 - 2 * h                               # a random mask makes np.where slow
     cdf += h
     return cdf, e
@@ -223,13 +233,14 @@ class GELU(Function):
     """
 
     def forward(self, x: np.ndarray, approximate: str = "none") -> np.ndarray:
+        xp = get_array_module(x)
         self.x, self.approximate = x, approximate
         if approximate == "tanh":
             t = x * x
             t *= 0.044715 * _TANH_K
             t += _TANH_K
             t *= x
-            self.t = np.tanh(t, out=t)
+            self.t = xp.tanh(t, out=t)
             out = t + 1
             out *= x
             out *= 0.5
@@ -273,11 +284,12 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """1 / (1 + e^-x), one new array. Stable for any |x|: e^-x overflows to inf for x < -88
     (float32) and 1/inf = 0 is the right answer, so the overflow warning is silenced."""
-    t = np.negative(x, out=np.empty_like(x))  # an array even for 0-d x (np.negative gives a scalar)
+    xp = get_array_module(x)
+    t = xp.negative(x, out=xp.empty_like(x))  # an array even for 0-d x (np.negative gives a scalar)
     with np.errstate(over="ignore"):
-        np.exp(t, out=t)
+        xp.exp(t, out=t)
     t += 1
-    return np.reciprocal(t, out=t)
+    return xp.reciprocal(t, out=t)
 
 
 class Sigmoid(Function):
@@ -304,13 +316,15 @@ class Tanh(Function):
     """y = tanh(x);  dy/dx = 1 - y^2."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.out = np.tanh(x)
+        xp = get_array_module(x)
+        self.out = xp.tanh(x)
         return self.out
 
     def backward(self, g: np.ndarray) -> np.ndarray:
+        xp = get_array_module(g)
         y = self.out
         d = y * y
-        np.subtract(1, d, out=d)
+        xp.subtract(1, d, out=d)
         d *= g
         return d
 
@@ -350,19 +364,21 @@ class Softplus(Function):
     """y = log(1 + e^(b x)) / b (y = x where b x > threshold);  dy/dx = sigmoid(b x) (or 1)."""
 
     def forward(self, x: np.ndarray, beta: float = 1.0, threshold: float = 20.0) -> np.ndarray:
+        xp = get_array_module(x)
         bx = x * beta if beta != 1 else x
         self.linear = bx > threshold
-        e = np.exp(np.minimum(bx, threshold))  # e^(b x), capped where y is x anyway
+        e = xp.exp(xp.minimum(bx, threshold))  # e^(b x), capped where y is x anyway
         self.e = e
         y = _log1p(e)
         if beta != 1:
             y /= beta
-        return np.where(self.linear, x, y)
+        return xp.where(self.linear, x, y)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
+        xp = get_array_module(g)
         e = self.e
         s = e / (1 + e)
-        return np.where(self.linear, g, g * s)
+        return xp.where(self.linear, g, g * s)
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -465,7 +481,8 @@ def prelu(x: Tensor, weight: Tensor) -> Tensor:
     >>> prelu(deepwise.tensor([[-2.0, 3.0]]), deepwise.tensor([0.25])).tolist()
     [[-0.5, 3.0]]
     """
-    n = weight.numel() if hasattr(weight, "numel") else int(np.size(weight))
+    xp = get_array_module(x, weight)
+    n = weight.numel() if hasattr(weight, "numel") else int(xp.size(weight))
     channels = x.shape[1] if x.ndim >= 2 else 1
     if n != 1 and n != channels:
         raise ShapeError(f"prelu: weight has {n} elements, expected 1 or the number of channels "
@@ -481,18 +498,20 @@ class Softmax(Function):
     """y_i = e^(x_i) / sum_j e^(x_j) over dim;  dL/dx = y * (g - sum_j g_j y_j)."""
 
     def forward(self, x: np.ndarray, dim: int = -1) -> np.ndarray:
+        xp = get_array_module(x)
         self.dim = dim
         y = x - x.max(axis=dim, keepdims=True)  # the largest exponent is 0: no overflow
-        np.exp(y, out=y)
+        xp.exp(y, out=y)
         y /= y.sum(axis=dim, keepdims=True)
         self.out = y
         return y
 
     def backward(self, g: np.ndarray) -> np.ndarray:
+        xp = get_array_module(g)
         y = self.out
         d = g * y
         s = d.sum(axis=self.dim, keepdims=True)
-        np.subtract(g, s, out=d)
+        xp.subtract(g, s, out=d)
         d *= y
         return d
 
@@ -517,16 +536,18 @@ class LogSoftmax(Function):
     """y_i = x_i - log sum_j e^(x_j) over dim;  dL/dx = g - e^y * sum_j g_j."""
 
     def forward(self, x: np.ndarray, dim: int = -1) -> np.ndarray:
+        xp = get_array_module(x)
         self.dim = dim
         y = x - x.max(axis=dim, keepdims=True)
-        y -= np.log(np.exp(y).sum(axis=dim, keepdims=True))
+        y -= xp.log(xp.exp(y).sum(axis=dim, keepdims=True))
         self.out = y
         return y
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        d = np.exp(self.out)
+        xp = get_array_module(g)
+        d = xp.exp(self.out)
         d *= g.sum(axis=self.dim, keepdims=True)
-        np.subtract(g, d, out=d)
+        xp.subtract(g, d, out=d)
         return d
 
 
@@ -548,9 +569,10 @@ class Dropout(Function):
     """y = x * m / (1 - p), m ~ Bernoulli(1 - p);  dy/dx = m / (1 - p) (the same mask)."""
 
     def forward(self, x: np.ndarray, p: float = 0.5) -> np.ndarray:
+        xp = get_array_module(x)
         u = default_generator().random(x.shape, dtype=np.float32)
         scale = 1.0 / (1.0 - p) if p < 1 else 0.0
-        self.mask = np.multiply(u >= p, scale, dtype=x.dtype)  # kept: 1/(1-p), dropped: 0
+        self.mask = xp.multiply(u >= p, scale, dtype=x.dtype)  # kept: 1/(1-p), dropped: 0
         return x * self.mask
 
     def backward(self, g: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, unbroadcast
+from ..backend import get_array_module
 from ..tensor import Tensor
 
 __all__ = [
@@ -33,11 +34,12 @@ TENSOR_METHODS = ("add", "sub", "mul", "div", "pow", "neg", "abs", "exp", "log",
 
 def _operand(x: Any) -> Any:
     """Tensors pass; NumPy scalars become Python scalars (weak, as in PyTorch); lists, arrays."""
+    xp = get_array_module(x)
     if isinstance(x, np.generic):  # before float: np.float64 is a subclass of float
         return x.item()
     if isinstance(x, (Tensor, builtins.int, builtins.float, builtins.bool, np.ndarray)):
         return x
-    return np.asarray(x)
+    return xp.asarray(x)
 
 
 def _pair(a: Any, b: Any) -> tuple[Any, Any]:
@@ -123,7 +125,8 @@ class Div(Function):
     """y = a / b;  dy/da = 1 / b, dy/db = -a / b^2 = -y / b."""
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        out = np.true_divide(a, b)
+        xp = get_array_module(a, b)
+        out = xp.true_divide(a, b)
         self.sa, self.b, self.out = _shape(a), b, out
         return out
 
@@ -144,19 +147,21 @@ class Pow(Function):
     """y = a ** b;  dy/da = b * a^(b-1), dy/db = y * ln(a)."""
 
     def forward(self, a: np.ndarray, b: Any) -> np.ndarray:
-        out = np.power(a, b)
+        xp = get_array_module(a, b)
+        out = xp.power(a, b)
         self.a, self.b, self.out = a, b, out
         return out
 
     def backward(self, g: np.ndarray) -> tuple:
+        xp = get_array_module(g)
         na, nb = self.needs_input_grad
         a, b = self.a, self.b
         ga = gb = None
         if na:
-            ga = unbroadcast(g * b * np.power(a, b - 1), _shape(a))
+            ga = unbroadcast(g * b * xp.power(a, b - 1), _shape(a))
         if nb:
             with np.errstate(divide="ignore", invalid="ignore"):
-                gb = unbroadcast(g * self.out * np.log(a), _shape(b))
+                gb = unbroadcast(g * self.out * xp.log(a), _shape(b))
         return ga, gb
 
 
@@ -184,11 +189,13 @@ class Abs(Function):
     """y = |x|;  dy/dx = sign(x) (0 at x = 0, as in PyTorch)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        xp = get_array_module(x)
         self.x = x
-        return np.abs(x)
+        return xp.abs(x)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        return g * np.sign(self.x)
+        xp = get_array_module(g)
+        return g * xp.sign(self.x)
 
 
 def abs(x: Tensor) -> Tensor:  # noqa: A001 - PyTorch's name
@@ -199,7 +206,8 @@ class Exp(Function):
     """y = exp(x);  dy/dx = exp(x) = y."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.out = np.exp(x)
+        xp = get_array_module(x)
+        self.out = xp.exp(x)
         return self.out
 
     def backward(self, g: np.ndarray) -> np.ndarray:
@@ -214,9 +222,10 @@ class Log(Function):
     """y = ln(x);  dy/dx = 1 / x."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        xp = get_array_module(x)
         self.x = x
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(x)
+            return xp.log(x)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -231,9 +240,10 @@ class Log1p(Function):
     """y = ln(1 + x);  dy/dx = 1 / (1 + x)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        xp = get_array_module(x)
         self.x = x
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log1p(x)
+            return xp.log1p(x)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
@@ -248,8 +258,9 @@ class Sqrt(Function):
     """y = sqrt(x);  dy/dx = 1 / (2 sqrt(x)) = 1 / (2y)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        xp = get_array_module(x)
         with np.errstate(invalid="ignore"):
-            self.out = np.sqrt(x)
+            self.out = xp.sqrt(x)
         return self.out
 
     def backward(self, g: np.ndarray) -> np.ndarray:
@@ -265,8 +276,9 @@ class Rsqrt(Function):
     """y = 1 / sqrt(x);  dy/dx = -1/2 x^(-3/2) = -y^3 / 2."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        xp = get_array_module(x)
         with np.errstate(divide="ignore", invalid="ignore"):
-            self.out = 1 / np.sqrt(x)
+            self.out = 1 / xp.sqrt(x)
         return self.out
 
     def backward(self, g: np.ndarray) -> np.ndarray:
@@ -281,11 +293,13 @@ class Sin(Function):
     """y = sin(x);  dy/dx = cos(x)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        xp = get_array_module(x)
         self.x = x
-        return np.sin(x)
+        return xp.sin(x)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        return g * np.cos(self.x)
+        xp = get_array_module(g)
+        return g * xp.cos(self.x)
 
 
 def sin(x: Tensor) -> Tensor:
@@ -296,11 +310,13 @@ class Cos(Function):
     """y = cos(x);  dy/dx = -sin(x)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        xp = get_array_module(x)
         self.x = x
-        return np.cos(x)
+        return xp.cos(x)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        return g * -np.sin(self.x)
+        xp = get_array_module(g)
+        return g * -xp.sin(self.x)
 
 
 def cos(x: Tensor) -> Tensor:
@@ -321,12 +337,14 @@ class Clamp(Function):
     """y = min(max(x, lo), hi);  dy/dx = 1 where lo <= x <= hi, else 0."""
 
     def forward(self, x: np.ndarray, lo: Any = None, hi: Any = None) -> np.ndarray:
+        xp = get_array_module(x)
         self.x, self.lo, self.hi = x, lo, hi
-        return np.clip(x, lo, hi)
+        return xp.clip(x, lo, hi)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
+        xp = get_array_module(g)
         x, lo, hi = self.x, self.lo, self.hi
-        mask = np.ones(x.shape, bool)
+        mask = xp.ones(x.shape, bool)
         if lo is not None:
             mask &= x >= lo
         if hi is not None:
@@ -350,13 +368,15 @@ class Maximum(Function):
     """y = max(a, b);  dy/da = 1 where a > b, 1/2 where a == b (PyTorch's split), else 0."""
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        xp = get_array_module(a, b)
         self.a, self.b = a, b
-        return np.maximum(a, b)
+        return xp.maximum(a, b)
 
     def backward(self, g: np.ndarray) -> tuple:
+        xp = get_array_module(g)
         na, nb = self.needs_input_grad
         a, b = self.a, self.b
-        share = np.where(a == b, 0.5, (a > b)).astype(g.dtype)
+        share = xp.where(a == b, 0.5, (a > b)).astype(g.dtype)
         return (unbroadcast(g * share, _shape(a)) if na else None,
                 unbroadcast(g * (1 - share), _shape(b)) if nb else None)
 
@@ -370,13 +390,15 @@ class Minimum(Function):
     """y = min(a, b);  dy/da = 1 where a < b, 1/2 where a == b, else 0."""
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        xp = get_array_module(a, b)
         self.a, self.b = a, b
-        return np.minimum(a, b)
+        return xp.minimum(a, b)
 
     def backward(self, g: np.ndarray) -> tuple:
+        xp = get_array_module(g)
         na, nb = self.needs_input_grad
         a, b = self.a, self.b
-        share = np.where(a == b, 0.5, (a < b)).astype(g.dtype)
+        share = xp.where(a == b, 0.5, (a < b)).astype(g.dtype)
         return (unbroadcast(g * share, _shape(a)) if na else None,
                 unbroadcast(g * (1 - share), _shape(b)) if nb else None)
 
@@ -390,19 +412,22 @@ class Where(Function):
     """y = cond ? a : b;  dy/da = cond, dy/db = not cond."""
 
     def forward(self, cond: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        xp = get_array_module(cond, a, b)
         self.cond, self.sa, self.sb = cond, _shape(a), _shape(b)
-        return np.where(cond, a, b)
+        return xp.where(cond, a, b)
 
     def backward(self, g: np.ndarray) -> tuple:
+        xp = get_array_module(g)
         _, na, nb = self.needs_input_grad
-        zero = np.zeros((), g.dtype)
-        return (None, unbroadcast(np.where(self.cond, g, zero), self.sa) if na else None,
-                unbroadcast(np.where(self.cond, zero, g), self.sb) if nb else None)
+        zero = xp.zeros((), g.dtype)
+        return (None, unbroadcast(xp.where(self.cond, g, zero), self.sa) if na else None,
+                unbroadcast(xp.where(self.cond, zero, g), self.sb) if nb else None)
 
 
 def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002 - PyTorch's name
     """Elements of ``input`` where ``condition`` is true, else of ``other`` (broadcast)."""
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    xp = get_array_module(condition, input, other)
+    cond = condition.data if isinstance(condition, Tensor) else xp.asarray(condition)
     if cond.dtype != np.bool_:
         raise TypeError(f"where: condition must be a bool tensor, got {cond.dtype}")
     a, b = _pair(input, other)
@@ -413,16 +438,19 @@ class MaskedFill(Function):
     """y = mask ? value : x;  dy/dx = not mask."""
 
     def forward(self, x: np.ndarray, mask: np.ndarray, value: Any = 0.0) -> np.ndarray:
+        xp = get_array_module(x, mask)
         self.mask = mask
-        return np.where(mask, np.asarray(value, x.dtype), x)
+        return xp.where(mask, xp.asarray(value, x.dtype), x)
 
     def backward(self, g: np.ndarray) -> tuple:
-        return np.where(self.mask, np.zeros((), g.dtype), g), None
+        xp = get_array_module(g)
+        return xp.where(self.mask, xp.zeros((), g.dtype), g), None
 
 
 def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
     """A copy of ``x`` with ``value`` where the boolean ``mask`` (broadcastable) is true."""
-    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    xp = get_array_module(x, mask, value)
+    m = mask.data if isinstance(mask, Tensor) else xp.asarray(mask)
     if m.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got {m.dtype}")
     try:
@@ -433,7 +461,7 @@ def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
                          f"shape {tuple(x.shape)}") from None
     if isinstance(value, Tensor):
         value = value.item()
-    return MaskedFill.apply(x, np.broadcast_to(m, x.shape), value=value)
+    return MaskedFill.apply(x, xp.broadcast_to(m, x.shape), value=value)
 
 
 class Cast(Function):
@@ -496,72 +524,90 @@ def _nodiff(f: Any, *args: Any) -> Tensor:
 
 
 def eq(a: Any, b: Any) -> Tensor:
-    return _nodiff(np.equal, a, b)
+    xp = get_array_module(a, b)
+    return _nodiff(xp.equal, a, b)
 
 
 def ne(a: Any, b: Any) -> Tensor:
-    return _nodiff(np.not_equal, a, b)
+    xp = get_array_module(a, b)
+    return _nodiff(xp.not_equal, a, b)
 
 
 def lt(a: Any, b: Any) -> Tensor:
-    return _nodiff(np.less, a, b)
+    xp = get_array_module(a, b)
+    return _nodiff(xp.less, a, b)
 
 
 def le(a: Any, b: Any) -> Tensor:
-    return _nodiff(np.less_equal, a, b)
+    xp = get_array_module(a, b)
+    return _nodiff(xp.less_equal, a, b)
 
 
 def gt(a: Any, b: Any) -> Tensor:
-    return _nodiff(np.greater, a, b)
+    xp = get_array_module(a, b)
+    return _nodiff(xp.greater, a, b)
 
 
 def ge(a: Any, b: Any) -> Tensor:
-    return _nodiff(np.greater_equal, a, b)
+    xp = get_array_module(a, b)
+    return _nodiff(xp.greater_equal, a, b)
 
 
 def logical_not(a: Any) -> Tensor:
-    return _nodiff(np.logical_not, a)
+    xp = get_array_module(a)
+    return _nodiff(xp.logical_not, a)
 
 
 def logical_and(a: Any, b: Any) -> Tensor:
-    return _nodiff(np.logical_and, a, b)
+    xp = get_array_module(a, b)
+    return _nodiff(xp.logical_and, a, b)
 
 
 def logical_or(a: Any, b: Any) -> Tensor:
-    return _nodiff(np.logical_or, a, b)
+    xp = get_array_module(a, b)
+    return _nodiff(xp.logical_or, a, b)
 
 
 def isnan(a: Tensor) -> Tensor:
-    return _nodiff(np.isnan, a)
+    xp = get_array_module(a)
+    return _nodiff(xp.isnan, a)
 
 
 def isinf(a: Tensor) -> Tensor:
-    return _nodiff(np.isinf, a)
+    xp = get_array_module(a)
+    return _nodiff(xp.isinf, a)
 
 
 def isfinite(a: Tensor) -> Tensor:
-    return _nodiff(np.isfinite, a)
+    xp = get_array_module(a)
+    return _nodiff(xp.isfinite, a)
 
 
 def sign(a: Tensor) -> Tensor:
-    return _nodiff(np.sign, a)
+    xp = get_array_module(a)
+    return _nodiff(xp.sign, a)
 
 
 def floor(a: Tensor) -> Tensor:
-    return _nodiff(np.floor, a)
+    xp = get_array_module(a)
+    return _nodiff(xp.floor, a)
 
 
 def ceil(a: Tensor) -> Tensor:
-    return _nodiff(np.ceil, a)
+    xp = get_array_module(a)
+    return _nodiff(xp.ceil, a)
 
 
 def round(a: Tensor) -> Tensor:  # noqa: A001 - PyTorch's name
-    return _nodiff(np.round, a)
+    xp = get_array_module(a)
+    return _nodiff(xp.round, a)
 
 
 def any(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    return Tensor._make(np.any(a.data, axis=dim, keepdims=keepdim))
+    xp = get_array_module(a)
+    return Tensor._make(xp.any(a.data, axis=dim, keepdims=keepdim))
 
 
 def all(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    return Tensor._make(np.all(a.data, axis=dim, keepdims=keepdim))
+    xp = get_array_module(a)
+    return Tensor._make(xp.all(a.data, axis=dim, keepdims=keepdim))

@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, ShapeError
+from ..backend import get_array_module
 from ..tensor import Tensor
 
 __all__ = ["ctc_loss", "ctc_greedy_decode", "ctc_beam_search", "edit_distance"]
@@ -155,7 +156,8 @@ class CTCLoss(Function):
 
 
 def _int_array(x: Any, what: str, op: str) -> np.ndarray:
-    a = np.asarray(x.data if isinstance(x, Tensor) else x)
+    xp = get_array_module(x, what, op)
+    a = xp.asarray(x.data if isinstance(x, Tensor) else x)
     if a.dtype.kind not in "iu" and a.size:
         raise TypeError(f"{op}: {what} must hold integers, got dtype {a.dtype}")
     return a.astype(np.int64)
@@ -184,6 +186,7 @@ def ctc_loss(log_probs: Tensor, targets: Any, input_lengths: Any, target_lengths
     >>> round(ctc_loss(lp, [[1]], [3], [1], reduction="sum").item(), 4) == round(-math.log(p), 4)
     True
     """
+    xp = get_array_module(log_probs, targets, input_lengths, target_lengths)
     op = "ctc_loss"
     if not isinstance(log_probs, Tensor) or log_probs.dtype.kind != "f":
         raise TypeError(f"{op}: log_probs must be a floating-point Tensor (T, N, C), got "
@@ -216,8 +219,8 @@ def ctc_loss(log_probs: Tensor, targets: Any, input_lengths: Any, target_lengths
         if tg.size != tl.sum():
             raise ShapeError(f"{op}: concatenated targets have {tg.size} labels but "
                              f"target_lengths sum to {int(tl.sum())}")
-        padded = np.full((n, int(tl.max()) if n else 0), blank, np.int64)
-        pos = np.arange(padded.shape[1])[None, :] < tl[:, None]
+        padded = xp.full((n, int(tl.max()) if n else 0), blank, np.int64)
+        pos = xp.arange(padded.shape[1])[None, :] < tl[:, None]
         padded[pos] = tg
         tg = padded
     elif tg.ndim != 2 or tg.shape[0] != n or (n and tg.shape[1] < tl.max()):
@@ -225,13 +228,13 @@ def ctc_loss(log_probs: Tensor, targets: Any, input_lengths: Any, target_lengths
                          f"{int(tl.max()) if n else 0}) padded, or 1-D concatenated; got shape "
                          f"{tg.shape}")
     tg = tg[:, :int(tl.max()) if n else 0]
-    used = np.arange(tg.shape[1])[None, :] < tl[:, None]
+    used = xp.arange(tg.shape[1])[None, :] < tl[:, None]
     if used.any():
         lab = tg[used]
         if lab.min() < 0 or lab.max() >= c or (lab == blank).any():
             raise ValueError(f"{op}: target labels must lie in [0, C={c}) and differ from "
                              f"blank={blank}; got labels {sorted(set(lab.tolist()))[:10]}")
-    tg = np.where(used, tg, blank)
+    tg = xp.where(used, tg, blank)
     out = CTCLoss.apply(log_probs, tg, il, tl, blank=int(blank), reduction=reduction,
                         zero_infinity=bool(zero_infinity))
     if unbatched and reduction == "none":
@@ -246,7 +249,8 @@ def ctc_loss(log_probs: Tensor, targets: Any, input_lengths: Any, target_lengths
 
 
 def _array(x: Any) -> np.ndarray:
-    return np.asarray(x.data if isinstance(x, Tensor) else x)
+    xp = get_array_module(x)
+    return xp.asarray(x.data if isinstance(x, Tensor) else x)
 
 
 def ctc_greedy_decode(log_probs: Any, input_lengths: Any = None, blank: int = 0
@@ -255,15 +259,16 @@ def ctc_greedy_decode(log_probs: Any, input_lengths: Any = None, blank: int = 0
 
     ``log_probs`` (T, N, C) (or (T, C): one sequence); returns one label list per sequence.
     """
+    xp = get_array_module(log_probs)
     lp = _array(log_probs)
     lp = lp[:, None] if lp.ndim == 2 else lp
     t_max, n, _ = lp.shape
-    lens = np.full(n, t_max) if input_lengths is None else _array(input_lengths).reshape(-1)
+    lens = xp.full(n, t_max) if input_lengths is None else _array(input_lengths).reshape(-1)
     best = lp.argmax(-1)                                   # (T, N)
     out = []
     for i in range(n):
         path = best[:lens[i], i]
-        keep = np.ones(path.shape, bool)
+        keep = xp.ones(path.shape, bool)
         keep[1:] = path[1:] != path[:-1]
         out.append([int(k) for k in path[keep & (path != blank)]])
     return out
@@ -320,9 +325,10 @@ def ctc_beam_search(log_probs: Any, beam_width: int = 8, blank: int = 0,
 def edit_distance(a: Sequence[Any], b: Sequence[Any]) -> int:
     """Levenshtein distance: the fewest insertions, deletions and substitutions turning ``a``
     into ``b`` (one row of the dynamic programme at a time)."""
-    prev = np.arange(len(b) + 1)
+    xp = get_array_module(a, b)
+    prev = xp.arange(len(b) + 1)
     for i, x in enumerate(a, 1):
-        cur = np.empty_like(prev)
+        cur = xp.empty_like(prev)
         cur[0] = i
         for j, y in enumerate(b, 1):
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y))

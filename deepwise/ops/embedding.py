@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function, ShapeError
+from ..backend import get_array_module
 from ..tensor import Tensor
 
 __all__ = ['embedding']
@@ -32,13 +33,14 @@ def _scatter_rows(idx: np.ndarray, g: np.ndarray, n_rows: int) -> np.ndarray:
     128 rows on bincount wins (0.34-0.44 ms up to 4000 rows, vs 0.47 ms for the GEMM at 128 rows
     and 17 ms at 4000), and np.add.at stays at ~1.5 ms.
     """
+    xp = get_array_module(idx, g, n_rows)
     n, d = g.shape
     if n_rows <= _ONEHOT_ROWS and n_rows * n <= _ONEHOT_MAX:
-        onehot = np.zeros((n_rows, n), g.dtype)
-        onehot[idx, np.arange(n)] = 1
+        onehot = xp.zeros((n_rows, n), g.dtype)
+        onehot[idx, xp.arange(n)] = 1
         return onehot @ g
-    flat = (idx[:, None] * d + np.arange(d)).ravel()
-    out = np.bincount(flat, weights=g.ravel(), minlength=n_rows * d)
+    flat = (idx[:, None] * d + xp.arange(d)).ravel()
+    out = xp.bincount(flat, weights=g.ravel(), minlength=n_rows * d)
     return out.reshape(n_rows, d).astype(g.dtype, copy=False)
 
 
@@ -54,14 +56,15 @@ class Embedding(Function):
         return weight.take(idx, axis=0)
 
     def backward(self, g: np.ndarray) -> tuple:
+        xp = get_array_module(g)
         if not self.needs_input_grad[1]:
             return None, None
         idx = self.idx.ravel()
         g2 = g.reshape(idx.size, g.shape[-1])
         gw = _scatter_rows(idx, g2, self.n_rows)
         if self.scale:
-            counts = np.bincount(idx, minlength=self.n_rows)
-            gw /= np.maximum(counts, 1)[:, None].astype(gw.dtype)
+            counts = xp.bincount(idx, minlength=self.n_rows)
+            gw /= xp.maximum(counts, 1)[:, None].astype(gw.dtype)
         if self.padding_idx is not None:
             gw[self.padding_idx] = 0
         return None, gw
@@ -71,9 +74,10 @@ def _renorm_rows(weight: Tensor, idx: np.ndarray, max_norm: float, norm_type: fl
     """Scale, in place, the rows of ``weight`` that ``idx`` refers to and whose p-norm exceeds
     ``max_norm`` to norm ``max_norm`` (PyTorch's ``embedding_renorm_``: factor
     ``max_norm / (norm + 1e-7)``). Not recorded by autograd, as in PyTorch."""
-    rows = np.unique(idx)
+    xp = get_array_module(weight, idx, max_norm, norm_type)
+    rows = xp.unique(idx)
     w = weight.data
-    norms = np.linalg.norm(w[rows], ord=norm_type, axis=1)
+    norms = xp.linalg.norm(w[rows], ord=norm_type, axis=1)
     big = norms > max_norm
     if not big.any():
         return
@@ -100,7 +104,8 @@ def embedding(input: Any, weight: Tensor, padding_idx: int | None = None,  # noq
     >>> embedding(dw.tensor([[1, 2, 1]]), w).shape
     (1, 3, 2)
     """
-    idx = np.asarray(input.data if isinstance(input, Tensor) else input)
+    xp = get_array_module(input, weight)
+    idx = xp.asarray(input.data if isinstance(input, Tensor) else input)
     wshape = tuple(weight.shape)
     if len(wshape) != 2:
         raise ShapeError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got "

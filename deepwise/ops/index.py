@@ -31,13 +31,14 @@ def _scatter_add(shape: tuple, index: Any, g: np.ndarray) -> np.ndarray:
     ``np.bincount`` on flat positions is 2-5x faster than ``np.add.at`` when the gradient is not
     much smaller than x; for a few rows of a large x, ``np.add.at`` wins (no pass over all of x).
     """
+    xp = get_array_module(shape, index, g)
     size = math.prod(shape)
     if size <= 8 * g.size:
-        ids = np.arange(size).reshape(shape)[index]
-        out = np.bincount(ids.ravel(), weights=g.ravel(), minlength=size)
+        ids = xp.arange(size).reshape(shape)[index]
+        out = xp.bincount(ids.ravel(), weights=g.ravel(), minlength=size)
         return out.reshape(shape).astype(g.dtype, copy=False)
-    gx = np.zeros(shape, g.dtype)
-    np.add.at(gx, index, g)
+    gx = xp.zeros(shape, g.dtype)
+    xp.add.at(gx, index, g)
     return gx
 
 
@@ -50,8 +51,9 @@ class GetItem(Function):
         return x[index]
 
     def backward(self, g: np.ndarray) -> np.ndarray:
+        xp = get_array_module(g)
         if self.unique:  # every element of x appears at most once in y: assignment is enough
-            gx = np.zeros(self.shape, g.dtype)
+            gx = xp.zeros(self.shape, g.dtype)
             gx[self.index] = g
             return gx
         return _scatter_add(self.shape, self.index, g)
@@ -63,10 +65,11 @@ _BASIC = (int, slice, type(None), type(Ellipsis))
 def _index_part(i: Any) -> Any:
     """One part of an index as NumPy takes it: Tensors and lists become arrays; a 0-d integer
     array becomes an int (a view, as in PyTorch)."""
+    xp = get_array_module(i)
     if isinstance(i, Tensor):
         i = i.data
     elif isinstance(i, list):
-        i = np.asarray(i)
+        i = xp.asarray(i)
         if i.size == 0:
             i = i.astype(np.intp)
     elif isinstance(i, np.integer):
@@ -101,7 +104,8 @@ def getitem(x: Tensor, index: Any) -> Tensor:
 
 
 def _index_array(index: Any, op: str) -> np.ndarray:
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    xp = get_array_module(index, op)
+    idx = index.data if isinstance(index, Tensor) else xp.asarray(index)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{op}: index must be an integer tensor, got {idx.dtype}")
     return idx
@@ -118,14 +122,16 @@ class Gather(Function):
     """y[i][j] = x[index[i][j]][j] (for dim=0);  dL/dx = dL/dy scatter-added at index."""
 
     def forward(self, x: np.ndarray, index: Any = None, dim: int = 0) -> np.ndarray:
+        xp = get_array_module(x)
         self.shape, self.index, self.dim = x.shape, index, dim
         if index.shape != x.shape:  # PyTorch lets index be smaller than x in the other dims
             x = x[tuple(slice(None) if k == dim else slice(0, m)
                         for k, m in enumerate(index.shape))]
-        return np.take_along_axis(x, index, axis=dim)
+        return xp.take_along_axis(x, index, axis=dim)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        grid = list(np.indices(self.index.shape, sparse=True))
+        xp = get_array_module(g)
+        grid = list(xp.indices(self.index.shape, sparse=True))
         grid[self.dim] = self.index
         return _scatter_add(self.shape, tuple(grid), g)
 
@@ -150,8 +156,9 @@ class IndexSelect(Function):
     """y = x[:, index] (for dim=1);  dL/dx = dL/dy scatter-added at index along dim."""
 
     def forward(self, x: np.ndarray, index: Any = None, dim: int = 0) -> np.ndarray:
+        xp = get_array_module(x)
         self.shape, self.index, self.dim = x.shape, index, dim
-        return np.take(x, index, axis=dim)
+        return xp.take(x, index, axis=dim)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         return _scatter_add(self.shape, _ax(self.dim, self.index), g)
@@ -214,7 +221,8 @@ def triu(x: Tensor, diagonal: int = 0) -> Tensor:
 
 
 def _bool_mask(mask: Any, op: str) -> Any:
-    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    xp = get_array_module(mask, op)
+    m = mask.data if isinstance(mask, Tensor) else xp.asarray(mask)
     if m.dtype != np.bool_:
         raise TypeError(f"{op}: mask must be a bool tensor, got {m.dtype} (compare first: x > 0)")
     return m
@@ -223,6 +231,7 @@ def _bool_mask(mask: Any, op: str) -> Any:
 def masked_select(x: Tensor, mask: Any) -> Tensor:
     """The entries of x where ``mask`` (broadcast with x) is True, as a 1-D tensor; the gradient
     goes back to those entries (through ``x[mask]``)."""
+    xp = get_array_module(x, mask)
     from .shape import expand
 
     m = _bool_mask(mask, "masked_select")
@@ -232,7 +241,7 @@ def masked_select(x: Tensor, mask: Any) -> Tensor:
         raise ShapeError(f"masked_select: mask of shape {m.shape} does not broadcast with the "
                          f"input's shape {tuple(x.shape)}") from None
     xb = x if tuple(x.shape) == shape else expand(x, *shape)
-    return getitem(xb, np.broadcast_to(m, shape))
+    return getitem(xb, xp.broadcast_to(m, shape))
 
 
 def nonzero(x: Tensor, *, as_tuple: bool = False) -> Any:
@@ -250,7 +259,8 @@ def nonzero(x: Tensor, *, as_tuple: bool = False) -> Any:
 
 
 def _scatter_grid(index: Any, dim: int) -> tuple:
-    grid = list(np.indices(index.shape, sparse=True))
+    xp = get_array_module(index, dim)
+    grid = list(xp.indices(index.shape, sparse=True))
     grid[dim] = index
     return tuple(grid)
 
@@ -269,7 +279,7 @@ class Scatter(Function):
         elif src.shape != index.shape:
             src = src[tuple(slice(0, k) for k in index.shape)]
         if add:
-            np.add.at(y, self.grid, src)
+            xp.add.at(y, self.grid, src)
         else:
             y[self.grid] = src
         return y
@@ -322,9 +332,10 @@ class IndexAdd(Function):
 
     def forward(self, x: Any, source: Any, index: Any = None, dim: int = 0,
                 alpha: float = 1) -> Any:
+        xp = get_array_module(x, source)
         self.index, self.dim, self.alpha = index, dim, alpha
         y = x.copy()
-        np.add.at(y, _ax(dim, index), source * alpha if alpha != 1 else source)
+        xp.add.at(y, _ax(dim, index), source * alpha if alpha != 1 else source)
         return y
 
     def backward(self, g: Any) -> tuple:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function, ShapeError
+from ..backend import get_array_module
 from ..tensor import Tensor
 
 __all__ = ["interpolate", "upsample"]
@@ -34,21 +35,23 @@ TENSOR_METHODS: tuple[str, ...] = ()
 
 def _nearest(n_in: int, n_out: int, scale: float | None) -> tuple:
     """Source index of each output position (PyTorch's nearest_idx, in float32)."""
-    i = np.arange(n_out)
+    xp = get_array_module(n_in, n_out, scale)
+    i = xp.arange(n_out)
     if n_out == n_in:
         return ("nearest", i)
     if n_out == 2 * n_in:
         return ("nearest", i >> 1)
     s = np.float32(1.0 / scale) if scale else np.float32(n_in) / np.float32(n_out)
-    return ("nearest", np.minimum(np.floor(i.astype(np.float32) * s).astype(np.int64), n_in - 1))
+    return ("nearest", xp.minimum(xp.floor(i.astype(np.float32) * s).astype(np.int64), n_in - 1))
 
 
 def _linear(n_in: int, n_out: int, scale: float | None, align_corners: bool,
             dtype: Any) -> tuple:
     """(i0, i1, l0, l1) of each output position (PyTorch's compute_source_index_and_lambda)."""
-    i = np.arange(n_out)
+    xp = get_array_module(n_in, n_out, scale, align_corners, dtype)
+    i = xp.arange(n_out)
     if n_out == n_in:
-        one = np.ones(n_out, dtype)
+        one = xp.ones(n_out, dtype)
         return ("linear", i, i, one, one * 0)
     t = np.dtype(dtype).type
     if align_corners:
@@ -56,22 +59,23 @@ def _linear(n_in: int, n_out: int, scale: float | None, align_corners: bool,
         src = ratio * i.astype(dtype)
     else:
         ratio = t(1.0 / scale) if scale else t(n_in) / t(n_out)
-        src = np.maximum(ratio * (i.astype(dtype) + t(0.5)) - t(0.5), t(0))
-    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-    l1 = np.clip(src - i0, 0, 1).astype(dtype)
+        src = xp.maximum(ratio * (i.astype(dtype) + t(0.5)) - t(0.5), t(0))
+    i0 = xp.minimum(xp.floor(src).astype(np.int64), n_in - 1)
+    l1 = xp.clip(src - i0, 0, 1).astype(dtype)
     i1 = i0 + (i0 < n_in - 1)
     return ("linear", i0, i1, (1 - l1).astype(dtype), l1)
 
 
 def _scatter_sum(g: np.ndarray, idx: np.ndarray, n: int, axis: int) -> np.ndarray:
     """out[..., j, ...] = sum of g[..., k, ...] over k with idx[k] == j (idx sorted)."""
-    uniq, starts = np.unique(idx, return_index=True)
-    sums = np.add.reduceat(g, starts, axis=axis)
+    xp = get_array_module(g, idx, n, axis)
+    uniq, starts = xp.unique(idx, return_index=True)
+    sums = xp.add.reduceat(g, starts, axis=axis)
     if len(uniq) == n:
         return sums
     shape = list(g.shape)
     shape[axis] = n
-    out = np.zeros(shape, g.dtype)
+    out = xp.zeros(shape, g.dtype)
     out[(slice(None),) * axis + (uniq,)] = sums
     return out
 
@@ -85,16 +89,17 @@ class Interpolate(Function):
     """y = A x, one separable 1-d resize per spatial axis;  dL/dx = A^T g (reduceat sums)."""
 
     def forward(self, x: np.ndarray, plan: tuple) -> np.ndarray:
+        xp = get_array_module(x, plan)
         self.plan = plan
         if not plan:
             return x.copy()
         for axis, _, step in plan:
             if step[0] == "nearest":
-                x = np.take(x, step[1], axis=axis)
+                x = xp.take(x, step[1], axis=axis)
             else:
                 _, i0, i1, l0, l1 = step
-                x = (np.take(x, i0, axis=axis) * _along(l0, axis, x.ndim)
-                     + np.take(x, i1, axis=axis) * _along(l1, axis, x.ndim))
+                x = (xp.take(x, i0, axis=axis) * _along(l0, axis, x.ndim)
+                     + xp.take(x, i1, axis=axis) * _along(l1, axis, x.ndim))
         return x
 
     def backward(self, g: np.ndarray) -> np.ndarray:

@@ -45,14 +45,16 @@ class MatMul(Function):
     """Y = A @ B;  dL/dA = dL/dY @ B^T,  dL/dB = A^T @ dL/dY (summed over broadcast batches)."""
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        xp = get_array_module(a, b)
         self.a, self.b = a, b
         if a.ndim > 2 and b.ndim <= 2:
             # a batch of matrices against one matrix (or vector): fold the batch into the rows of
             # one GEMM; np.matmul would call one small GEMM per matrix (1.1-4x slower measured)
             return (_rows(a) @ b).reshape(*a.shape[:-1], *b.shape[1:])
-        return np.matmul(a, b)
+        return xp.matmul(a, b)
 
     def backward(self, g: np.ndarray) -> tuple:
+        xp = get_array_module(g)
         a, b = self.a, self.b
         na, nb = self.needs_input_grad
         ga = gb = None
@@ -66,14 +68,14 @@ class MatMul(Function):
             if a2.ndim > 2 and b2.ndim == 2:  # the folded GEMM again: no batch to sum over
                 ga = (_rows(g2) @ b2.T).reshape(a2.shape)
             else:
-                ga = unbroadcast(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape)
+                ga = unbroadcast(xp.matmul(g2, xp.swapaxes(b2, -1, -2)), a2.shape)
             ga = ga[0] if a.ndim == 1 else ga
         if nb:
             if b2.ndim == 2 and a2.ndim > 2:
                 # a batch of matrices against one shared matrix: fold the batch into one GEMM
                 gb = _rows(a2).T @ _rows(g2)
             else:
-                gb = unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape)
+                gb = unbroadcast(xp.matmul(xp.swapaxes(a2, -1, -2), g2), b2.shape)
             gb = gb[:, 0] if b.ndim == 1 else gb
         return ga, gb
 
@@ -84,8 +86,9 @@ def matmul(a: Any, b: Any) -> Tensor:
 
     Shape: (..., n, k) @ (..., k, m) -> (..., n, m).
     """
-    _matmul_shapes("matmul", np.shape(a.data if isinstance(a, Tensor) else a),
-                   np.shape(b.data if isinstance(b, Tensor) else b))
+    xp = get_array_module(a, b)
+    _matmul_shapes("matmul", xp.shape(a.data if isinstance(a, Tensor) else a),
+                   xp.shape(b.data if isinstance(b, Tensor) else b))
     check_dtypes("matmul (a @ b)", a, b, ("a", "b"))
     return MatMul.apply(a, b)
 
@@ -152,7 +155,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def _shape_of(x: Any) -> tuple:
-    return tuple(np.shape(x.data if isinstance(x, Tensor) else x))
+    xp = get_array_module(x)
+    return tuple(xp.shape(x.data if isinstance(x, Tensor) else x))
 
 
 def _ranks(op: str, a: Any, b: Any, ra: int, rb: int, what: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function, ShapeError
+from ..backend import get_array_module
 from ..tensor import Tensor
 from .activation import _log1p, _sigmoid
 from .arith import cast
@@ -35,25 +36,28 @@ def _check_reduction(op: str, reduction: str) -> None:
 
 def _reduce(loss: np.ndarray, reduction: str, denom: Any) -> np.ndarray:
     """'none': the per-element loss; 'sum': its sum; 'mean': its sum / denom."""
+    xp = get_array_module(loss, reduction, denom)
     if reduction == "none":
         return loss
     total = loss.sum(dtype=loss.dtype)
     if reduction == "sum":
-        return np.asarray(total)
+        return xp.asarray(total)
     with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 -> nan, as in PyTorch
-        return np.asarray(total / np.asarray(denom, loss.dtype))
+        return xp.asarray(total / xp.asarray(denom, loss.dtype))
 
 
 def _upstream(g: np.ndarray, reduction: str, denom: Any) -> np.ndarray:
     """dL/d(per-element loss): g (per element for 'none'), or g / denom for 'mean'."""
+    xp = get_array_module(g, reduction, denom)
     if reduction == "mean":
         with np.errstate(invalid="ignore", divide="ignore"):
-            return g / np.asarray(denom, g.dtype)
+            return g / xp.asarray(denom, g.dtype)
     return g
 
 
 def _data(x: Any) -> np.ndarray:
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
+    xp = get_array_module(x)
+    return x.data if isinstance(x, Tensor) else xp.asarray(x)
 
 
 def _check_input(op: str, input: Tensor) -> None:  # noqa: A002 - PyTorch's name
@@ -65,7 +69,8 @@ def _check_input(op: str, input: Tensor) -> None:  # noqa: A002 - PyTorch's name
 
 def _like_input(op: str, input: Tensor, target: Any, what: str = "target") -> Any:  # noqa: A002
     """``target`` checked to have the input's shape, in the input's dtype (a Tensor stays one)."""
-    ts = tuple(np.shape(_data(target)))
+    xp = get_array_module(op, input, target)
+    ts = tuple(xp.shape(_data(target)))
     if ts != tuple(input.shape):
         raise ShapeError(
             f"{op}: input has shape {tuple(input.shape)} but {what} has shape {ts}; they must be "
@@ -73,7 +78,7 @@ def _like_input(op: str, input: Tensor, target: Any, what: str = "target") -> An
             "output of shape (N, 1) against a target of shape (N,)). Reshape one of them.")
     if isinstance(target, Tensor):
         return target if target.dtype == input.dtype else cast(target, input.dtype)
-    return np.asarray(target, dtype=input.dtype)
+    return xp.asarray(target, dtype=input.dtype)
 
 
 def _weight(op: str, weight: Any, input: Tensor, what: str = "weight") -> np.ndarray | None:  # noqa: A002
@@ -101,8 +106,9 @@ def _class_targets(op: str, target: np.ndarray, n_classes: int, weight: np.ndarr
 
     Raises IndexError for a class outside [0, C) that is not ``ignore_index``.
     """
+    xp = get_array_module(op, target, n_classes, weight, ignore_index, dtype)
     valid = target != ignore_index
-    tgt = target if valid.all() else np.where(valid, target, 0)
+    tgt = target if valid.all() else xp.where(valid, target, 0)
     if tgt.size:
         lo, hi = tgt.min(), tgt.max()
         if lo < 0 or hi >= n_classes:
@@ -146,17 +152,18 @@ class CrossEntropy(Function):
 
     def _forward_classes(self, z: np.ndarray, target: np.ndarray, weight: np.ndarray | None,
                          ignore_index: int) -> np.ndarray:
+        xp = get_array_module(z, target, weight, ignore_index)
         n_classes, eps = z.shape[1], self.eps
         tgt, wy, valid = _class_targets("cross_entropy", target, n_classes, weight,
                                         ignore_index, z.dtype)
         self.soft, self.tgt, self.wy, self.valid = False, tgt[:, None], wy, valid
-        zy = np.take_along_axis(z, self.tgt, axis=1)[:, 0]
+        zy = xp.take_along_axis(z, self.tgt, axis=1)[:, 0]
         if eps:
             zs = (z if self.wb is None else z * self.wb).sum(axis=1)
             self.wsum = n_classes if weight is None else weight.sum()
-        self.e = np.exp(z, out=z)
+        self.e = xp.exp(z, out=z)
         self.s = z.sum(axis=1)
-        lse = np.log(self.s)
+        lse = xp.log(self.s)
         loss = lse - zy  # -log p_y
         loss *= wy
         if eps:
@@ -169,15 +176,16 @@ class CrossEntropy(Function):
         return loss
 
     def _forward_probs(self, z: np.ndarray, target: np.ndarray, target_grad: bool) -> np.ndarray:
+        xp = get_array_module(z, target, target_grad)
         n_classes, eps = z.shape[1], self.eps
         a = target * (1 - eps) + eps / n_classes if eps else target
         if self.wb is not None:
             a = a * self.wb
         self.soft, self.a, self.asum = True, a, a.sum(axis=1)
         za = (a * z).sum(axis=1)
-        self.e = np.exp(z) if target_grad else np.exp(z, out=z)
+        self.e = xp.exp(z) if target_grad else xp.exp(z, out=z)
         self.s = self.e.sum(axis=1)
-        lse = np.log(self.s)
+        lse = xp.log(self.s)
         if target_grad:  # dl/dt_c = -(1 - eps) w_c log p_c
             z -= lse[:, None]
             self.logp = z
@@ -185,10 +193,11 @@ class CrossEntropy(Function):
         return self.asum * lse - za
 
     def backward(self, g: np.ndarray) -> tuple:
+        xp = get_array_module(g)
         gi = _upstream(g, self.reduction, self.denom)  # dL/dl_i: () or (N, d1, ...)
         eps = self.eps
         if self.soft:
-            gi = np.broadcast_to(gi, self.s.shape)
+            gi = xp.broadcast_to(gi, self.s.shape)
             gx = self.e * (gi * self.asum / self.s)[:, None]
             gx -= self.a * gi[:, None]
             gt = None
@@ -207,7 +216,7 @@ class CrossEntropy(Function):
             asum = ay
         gx = self.e * (asum / self.s)[:, None]
         idx = self.tgt
-        np.put_along_axis(gx, idx, np.take_along_axis(gx, idx, axis=1) - ay[:, None], axis=1)
+        xp.put_along_axis(gx, idx, xp.take_along_axis(gx, idx, axis=1) - ay[:, None], axis=1)
         if eps:
             gx -= rest[:, None] if self.wb is None else rest[:, None] * self.wb
         return gx, None
@@ -291,10 +300,11 @@ class NLLLoss(Function):
 
     def forward(self, x: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None,
                 ignore_index: int = -100, reduction: str = "mean") -> np.ndarray:
+        xp = get_array_module(x, target)
         tgt, wy, valid = _class_targets("nll_loss", target, x.shape[1], weight, ignore_index,
                                         x.dtype)
         self.shape, self.tgt, self.wy, self.reduction = x.shape, tgt[:, None], wy, reduction
-        loss = np.take_along_axis(x, self.tgt, axis=1)[:, 0]
+        loss = xp.take_along_axis(x, self.tgt, axis=1)[:, 0]
         with np.errstate(invalid="ignore"):  # 0 * -inf at an ignored entry: zeroed below
             loss *= -wy
         if not valid.all():
@@ -303,9 +313,10 @@ class NLLLoss(Function):
         return _reduce(loss, reduction, self.denom)
 
     def backward(self, g: np.ndarray) -> tuple:
+        xp = get_array_module(g)
         gi = _upstream(g, self.reduction, self.denom)
-        gx = np.zeros(self.shape, g.dtype)
-        np.put_along_axis(gx, self.tgt, (-self.wy * gi)[:, None], axis=1)
+        gx = xp.zeros(self.shape, g.dtype)
+        xp.put_along_axis(gx, self.tgt, (-self.wy * gi)[:, None], axis=1)
         return gx, None
 
 
@@ -331,12 +342,13 @@ class MSELoss(Function):
 
     def forward(self, x: np.ndarray, t: np.ndarray, weight: np.ndarray | None = None,
                 reduction: str = "mean") -> np.ndarray:
+        xp = get_array_module(x, t)
         d = x - t
         self.d, self.w, self.reduction = d, weight, reduction
         loss = d * d
         if weight is not None:
             loss *= weight
-        self.denom = loss.size if weight is None else np.broadcast_to(weight, d.shape).sum()
+        self.denom = loss.size if weight is None else xp.broadcast_to(weight, d.shape).sum()
         return _reduce(loss, reduction, self.denom)
 
     def backward(self, g: np.ndarray) -> tuple:
@@ -363,9 +375,10 @@ class L1Loss(Function):
     """l = |x - t|;  dl/dx = sign(x - t) (0 where x = t), dl/dt = -dl/dx."""
 
     def forward(self, x: np.ndarray, t: np.ndarray, reduction: str = "mean") -> np.ndarray:
+        xp = get_array_module(x, t)
         d = x - t
-        self.sign, self.reduction = np.sign(d), reduction
-        return _reduce(np.abs(d, out=d), reduction, d.size)
+        self.sign, self.reduction = xp.sign(d), reduction
+        return _reduce(xp.abs(d, out=d), reduction, d.size)
 
     def backward(self, g: np.ndarray) -> tuple:
         nx, nt = self.needs_input_grad
@@ -389,21 +402,23 @@ class SmoothL1Loss(Function):
 
     def forward(self, x: np.ndarray, t: np.ndarray, beta: float = 1.0,
                 reduction: str = "mean") -> np.ndarray:
+        xp = get_array_module(x, t)
         d = x - t
         self.d, self.beta, self.reduction = d, beta, reduction
-        ad = np.abs(d)
+        ad = xp.abs(d)
         if beta == 0:  # the L1 loss
             return _reduce(ad, reduction, d.size)
-        c = np.minimum(ad, beta)  # c (|d| - c/2) / b is either piece (no np.where: it is slow)
+        c = xp.minimum(ad, beta)  # c (|d| - c/2) / b is either piece (no np.where: it is slow)
         ad -= 0.5 * c
         ad *= c
         ad *= 1 / beta
         return _reduce(ad, reduction, d.size)
 
     def backward(self, g: np.ndarray) -> tuple:
+        xp = get_array_module(g)
         nx, nt = self.needs_input_grad
         d, beta = self.d, self.beta
-        gx = np.sign(d) if beta == 0 else np.clip(d / beta, -1, 1)
+        gx = xp.sign(d) if beta == 0 else xp.clip(d / beta, -1, 1)
         gx *= _upstream(g, self.reduction, d.size)
         return (gx if nx else None), (-gx if nt else None)
 
@@ -428,10 +443,11 @@ class HuberLoss(Function):
 
     def forward(self, x: np.ndarray, t: np.ndarray, delta: float = 1.0,
                 weight: np.ndarray | None = None, reduction: str = "mean") -> np.ndarray:
+        xp = get_array_module(x, t)
         d = x - t
         self.d, self.delta, self.w, self.reduction = d, delta, weight, reduction
-        loss = np.abs(d)
-        c = np.minimum(loss, delta)  # c (|d| - c/2) is either piece (no np.where: it is slow)
+        loss = xp.abs(d)
+        c = xp.minimum(loss, delta)  # c (|d| - c/2) is either piece (no np.where: it is slow)
         loss -= 0.5 * c
         loss *= c
         if weight is not None:
@@ -439,9 +455,10 @@ class HuberLoss(Function):
         return _reduce(loss, reduction, d.size)
 
     def backward(self, g: np.ndarray) -> tuple:
+        xp = get_array_module(g)
         nx, nt = self.needs_input_grad
         d = self.d
-        gx = np.clip(d, -self.delta, self.delta)
+        gx = xp.clip(d, -self.delta, self.delta)
         gx *= _upstream(g, self.reduction, d.size)
         if self.w is not None:
             gx *= self.w
@@ -474,10 +491,11 @@ class BinaryCrossEntropy(Function):
 
     def forward(self, x: np.ndarray, t: np.ndarray, weight: np.ndarray | None = None,
                 reduction: str = "mean") -> np.ndarray:
+        xp = get_array_module(x, t)
         self.x, self.t, self.w, self.reduction = x, t, weight, reduction
         with np.errstate(divide="ignore"):
-            log_x = np.maximum(np.log(x), -100)
-            log_1mx = np.maximum(_log1p(-x), -100)
+            log_x = xp.maximum(xp.log(x), -100)
+            log_1mx = xp.maximum(_log1p(-x), -100)
         # -(t log x + (1 - t) log(1 - x)) = t (log(1 - x) - log x) - log(1 - x)
         loss = log_1mx - log_x
         loss *= t
@@ -487,6 +505,7 @@ class BinaryCrossEntropy(Function):
         return _reduce(loss, reduction, x.size)
 
     def backward(self, g: np.ndarray) -> tuple:
+        xp = get_array_module(g)
         nx, nt = self.needs_input_grad
         x, t, w = self.x, self.t, self.w
         gi = _upstream(g, self.reduction, x.size)
@@ -495,11 +514,11 @@ class BinaryCrossEntropy(Function):
         gx = gt = None
         if nx:
             gx = x - t
-            gx /= np.maximum(x * (1 - x), 1e-12)
+            gx /= xp.maximum(x * (1 - x), 1e-12)
             gx *= gi
         if nt:
             with np.errstate(divide="ignore"):
-                gt = _log1p(-x) - np.log(x)
+                gt = _log1p(-x) - xp.log(x)
             gt *= gi
         return gx, gt
 
@@ -535,10 +554,11 @@ class BCEWithLogits(Function):
 
     def forward(self, x: np.ndarray, t: np.ndarray, weight: np.ndarray | None = None,
                 pos_weight: np.ndarray | None = None, reduction: str = "mean") -> np.ndarray:
-        sp = np.abs(x)
-        np.negative(sp, out=sp)
-        sp = _log1p(np.exp(sp, out=sp))
-        sp += np.maximum(-x, 0)  # softplus(-x) = -log sigmoid(x)
+        xp = get_array_module(x, t)
+        sp = xp.abs(x)
+        xp.negative(sp, out=sp)
+        sp = _log1p(xp.exp(sp, out=sp))
+        sp += xp.maximum(-x, 0)  # softplus(-x) = -log sigmoid(x)
         self.x, self.t, self.sp, self.w, self.pw = x, t, sp, weight, pos_weight
         self.reduction = reduction
         self.lw = None if pos_weight is None else 1 + (pos_weight - 1) * t
@@ -598,6 +618,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     tensor([[1, 0, 0],
             [0, 0, 1]])
     """
+    xp = get_array_module(tensor)
     idx = _data(tensor)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected an integer tensor of class indices, got {idx.dtype}")
@@ -612,5 +633,5 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         if idx.max() >= num_classes:
             raise ValueError(f"one_hot: class values must be smaller than num_classes="
                              f"{num_classes}, got {int(idx.max())}")
-    out = idx[..., None] == np.arange(num_classes)
+    out = idx[..., None] == xp.arange(num_classes)
     return Tensor._make(out.astype(np.int64))

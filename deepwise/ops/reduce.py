@@ -76,7 +76,8 @@ def _dim1(op: str, dim: Any, shape: tuple[int, ...]) -> int | None:
 
 def _expand(g: np.ndarray, axes: tuple[int, ...] | None, keepdim: bool) -> np.ndarray:
     """Put the reduced axes back into an output gradient so that it broadcasts over the input."""
-    return g if keepdim or axes is None else np.expand_dims(g, axes)
+    xp = get_array_module(g, axes, keepdim)
+    return g if keepdim or axes is None else xp.expand_dims(g, axes)
 
 
 def _squeeze(y: np.ndarray, axes: tuple[int, ...] | None) -> np.ndarray:
@@ -105,12 +106,14 @@ class Sum(Function):
 
     def forward(self, x: np.ndarray, axes: Any = None, keepdim: bool = False,
                 dtype: Any = None) -> np.ndarray:
+        xp = get_array_module(x)
         self.shape, self.dtype, self.axes, self.keepdim = x.shape, x.dtype, axes, keepdim
-        return np.asarray(x.sum(axis=axes, keepdims=keepdim, dtype=dtype))
+        return xp.asarray(x.sum(axis=axes, keepdims=keepdim, dtype=dtype))
 
     def backward(self, g: np.ndarray) -> np.ndarray:
+        xp = get_array_module(g)
         g = _expand(g, self.axes, self.keepdim).astype(self.dtype, copy=False)
-        return np.broadcast_to(g, self.shape)
+        return xp.broadcast_to(g, self.shape)
 
 
 def sum(x: Tensor, dim: Any = None, keepdim: bool = False, *,  # noqa: A001 - PyTorch's name
@@ -128,14 +131,16 @@ class Mean(Function):
 
     def forward(self, x: np.ndarray, axes: Any = None, keepdim: bool = False,
                 dtype: Any = None) -> np.ndarray:
+        xp = get_array_module(x)
         self.shape, self.dtype, self.axes, self.keepdim = x.shape, x.dtype, axes, keepdim
-        out = np.asarray(x.mean(axis=axes, keepdims=keepdim, dtype=dtype))
+        out = xp.asarray(x.mean(axis=axes, keepdims=keepdim, dtype=dtype))
         self.n = x.size // builtins.max(out.size, 1) if x.size else 1
         return out
 
     def backward(self, g: np.ndarray) -> np.ndarray:
+        xp = get_array_module(g)
         g = _expand(g, self.axes, self.keepdim) / self.n
-        return np.broadcast_to(g.astype(self.dtype, copy=False), self.shape)
+        return xp.broadcast_to(g.astype(self.dtype, copy=False), self.shape)
 
 
 def mean(x: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
@@ -158,13 +163,14 @@ class Var(Function):
 
     def forward(self, x: np.ndarray, axes: Any = None, keepdim: bool = False,
                 correction: float = 1) -> np.ndarray:
+        xp = get_array_module(x)
         mu = x.mean(axis=axes, keepdims=True)
         d = x - mu
         n = x.size // builtins.max(mu.size, 1)
         self.denom = builtins.max(n - correction, 0)  # <= 0 degrees of freedom: inf/nan, as torch
         self.d, self.axes, self.keepdim = d, axes, keepdim
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.asarray(np.square(d).sum(axis=axes, keepdims=keepdim) / self.denom,
+            return xp.asarray(xp.square(d).sum(axis=axes, keepdims=keepdim) / self.denom,
                               dtype=x.dtype)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
@@ -178,12 +184,14 @@ class Std(Var):
 
     def forward(self, x: np.ndarray, axes: Any = None, keepdim: bool = False,
                 correction: float = 1) -> np.ndarray:
-        self.out = np.sqrt(super().forward(x, axes, keepdim, correction))
+        xp = get_array_module(x)
+        self.out = xp.sqrt(super().forward(x, axes, keepdim, correction))
         return self.out
 
     def backward(self, g: np.ndarray) -> np.ndarray:
+        xp = get_array_module(g)
         with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where(self.out == 0, 0, g / (self.denom * self.out)).astype(g.dtype)
+            scale = xp.where(self.out == 0, 0, g / (self.denom * self.out)).astype(g.dtype)
         return self.d * _expand(scale, self.axes, self.keepdim)
 
 
@@ -248,17 +256,20 @@ class TakeAlong(Function):
 
     def forward(self, x: np.ndarray, idx: np.ndarray, axis: int = 0,
                 keepdim: bool = False) -> np.ndarray:
+        xp = get_array_module(x, idx)
         self.shape, self.idx, self.axis, self.keepdim = x.shape, idx, axis, keepdim
-        y = np.take_along_axis(x, idx, axis)
+        y = xp.take_along_axis(x, idx, axis)
         return y if keepdim else y.squeeze(axis)
 
     def backward(self, g: np.ndarray) -> tuple:
-        gx = np.zeros(self.shape, g.dtype)
-        np.put_along_axis(gx, self.idx, _expand(g, (self.axis,), self.keepdim), self.axis)
+        xp = get_array_module(g)
+        gx = xp.zeros(self.shape, g.dtype)
+        xp.put_along_axis(gx, self.idx, _expand(g, (self.axis,), self.keepdim), self.axis)
         return gx, None
 
 
 def _extreme(op: str, x: Tensor, dim: Any, keepdim: bool) -> Any:
+    xp = get_array_module(op, x, dim, keepdim)
     if dim is None:
         if keepdim:
             raise TypeError(f"{op}: keepdim=True needs a dim (use amax/amin to keep all dims)")
@@ -268,9 +279,9 @@ def _extreme(op: str, x: Tensor, dim: Any, keepdim: bool) -> Any:
     result = MaxResult if op == "max" else MinResult
     axis = _dim1(op, dim, x.shape)
     if axis is None:  # a 0-d tensor: the value itself, index 0
-        return result(AMax.apply(x), Tensor._make(np.zeros((), np.int64)))
-    arg = np.argmax if op == "max" else np.argmin
-    idx = np.expand_dims(arg(x.data, axis=axis), axis).astype(np.int64, copy=False)
+        return result(AMax.apply(x), Tensor._make(xp.zeros((), np.int64)))
+    arg = xp.argmax if op == "max" else xp.argmin
+    idx = xp.expand_dims(arg(x.data, axis=axis), axis).astype(np.int64, copy=False)
     values = TakeAlong.apply(x, idx, axis=axis, keepdim=keepdim)
     return result(values, Tensor._make(idx if keepdim else idx.squeeze(axis)))
 
@@ -302,24 +313,27 @@ def amin(x: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
 
 
 def _arg(op: str, f: Any, x: Tensor, dim: Any, keepdim: bool) -> Tensor:
+    xp = get_array_module(op, f, x, dim, keepdim)
     if dim is None:
-        i = np.asarray(f(x.data), np.int64)
+        i = xp.asarray(f(x.data), np.int64)
         return Tensor._make(i.reshape((1,) * x.ndim) if keepdim else i)
     axis = _dim1(op, dim, x.shape)
     if axis is None:
-        return Tensor._make(np.zeros((), np.int64))
-    return Tensor._make(np.asarray(f(x.data, axis=axis, keepdims=keepdim), np.int64))
+        return Tensor._make(xp.zeros((), np.int64))
+    return Tensor._make(xp.asarray(f(x.data, axis=axis, keepdims=keepdim), np.int64))
 
 
 def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the (first) largest element along ``dim``, int64; of the flattened tensor when
     ``dim`` is None. Not differentiable."""
-    return _arg("argmax", np.argmax, x, dim, keepdim)
+    xp = get_array_module(x)
+    return _arg("argmax", xp.argmax, x, dim, keepdim)
 
 
 def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the (first) smallest element along ``dim``, int64. Not differentiable."""
-    return _arg("argmin", np.argmin, x, dim, keepdim)
+    xp = get_array_module(x)
+    return _arg("argmin", xp.argmin, x, dim, keepdim)
 
 
 # ---- logsumexp, prod, cumsum ----------------------------------------------------------------
@@ -332,12 +346,13 @@ class LogSumExp(Function):
     """
 
     def forward(self, x: np.ndarray, axes: Any = None, keepdim: bool = False) -> np.ndarray:
-        m = np.max(x, axis=axes, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0).astype(x.dtype)  # all -inf (or an inf): no shift
-        e = np.exp(x - m)
+        xp = get_array_module(x)
+        m = xp.max(x, axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0).astype(x.dtype)  # all -inf (or an inf): no shift
+        e = xp.exp(x - m)
         s = e.sum(axis=axes, keepdims=True)
         with np.errstate(divide="ignore"):
-            out = np.log(s) + m
+            out = xp.log(s) + m
         self.e, self.s, self.axes, self.keepdim = e, s, axes, keepdim
         return out if keepdim else _squeeze(out, axes)
 
@@ -365,20 +380,22 @@ class Prod(Function):
 
     def forward(self, x: np.ndarray, axes: Any = None, keepdim: bool = False,
                 dtype: Any = None) -> np.ndarray:
-        out = np.prod(x, axis=axes, keepdims=True, dtype=dtype)
+        xp = get_array_module(x)
+        out = xp.prod(x, axis=axes, keepdims=True, dtype=dtype)
         self.x, self.out, self.axes, self.keepdim = x, out, axes, keepdim
         return out if keepdim else _squeeze(out, axes)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
+        xp = get_array_module(g)
         x, axes = self.x, self.axes
         g = _expand(g, axes, self.keepdim)
         zero = x == 0
         if not zero.any():
             return (g * self.out / x).astype(x.dtype, copy=False)
-        nonzero = np.where(zero, np.ones((), x.dtype), x)
-        others = np.prod(nonzero, axis=axes, keepdims=True)  # product of the non-zero entries
+        nonzero = xp.where(zero, xp.ones((), x.dtype), x)
+        others = xp.prod(nonzero, axis=axes, keepdims=True)  # product of the non-zero entries
         nzeros = zero.sum(axis=axes, keepdims=True)
-        d = np.where(nzeros == 0, others / nonzero, np.where(zero & (nzeros == 1), others, 0))
+        d = xp.where(nzeros == 0, others / nonzero, xp.where(zero & (nzeros == 1), others, 0))
         return (g * d).astype(x.dtype, copy=False)
 
 
@@ -395,11 +412,13 @@ class CumSum(Function):
     """y_i = sum_{j<=i} x_j along ``axis``;  dL/dx_j = sum_{i>=j} dL/dy_i (a reversed cumsum)."""
 
     def forward(self, x: np.ndarray, axis: int = 0, dtype: Any = None) -> np.ndarray:
+        xp = get_array_module(x)
         self.axis, self.dtype = axis, x.dtype
-        return np.cumsum(x, axis=axis, dtype=dtype)
+        return xp.cumsum(x, axis=axis, dtype=dtype)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        rev = np.flip(np.cumsum(np.flip(g, self.axis), axis=self.axis), self.axis)
+        xp = get_array_module(g)
+        rev = xp.flip(xp.cumsum(xp.flip(g, self.axis), axis=self.axis), self.axis)
         return rev.astype(self.dtype, copy=False)
 
 
@@ -423,10 +442,11 @@ class Norm(Function):
 
     def forward(self, x: np.ndarray, p: float = 2.0, axes: Any = None,
                 keepdim: bool = False) -> np.ndarray:
-        a = np.abs(x)
+        xp = get_array_module(x)
+        a = xp.abs(x)
         kw = {"axis": axes, "keepdims": True}
         if p == 2:
-            out = np.sqrt(np.square(x).sum(**kw))
+            out = xp.sqrt(xp.square(x).sum(**kw))
         elif p == 1:
             out = a.sum(**kw)
         elif p == np.inf:
@@ -437,27 +457,28 @@ class Norm(Function):
             out = (x != 0).sum(**kw).astype(x.dtype)
         else:
             with np.errstate(divide="ignore"):
-                out = np.power(np.power(a, p).sum(**kw), 1.0 / p)
+                out = xp.power(xp.power(a, p).sum(**kw), 1.0 / p)
         self.x, self.p, self.out, self.axes, self.keepdim = x, p, out, axes, keepdim
         return out if keepdim else _squeeze(out, axes)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
+        xp = get_array_module(g)
         x, p, out = self.x, self.p, self.out
         g = _expand(g, self.axes, self.keepdim)
         if p == 0:
-            return np.zeros_like(x)
+            return xp.zeros_like(x)
         if p == 1:
-            return np.sign(x) * g
+            return xp.sign(x) * g
         if p == 2:
             with np.errstate(divide="ignore", invalid="ignore"):
-                return x * np.where(out == 0, 0, g / out).astype(x.dtype)
+                return x * xp.where(out == 0, 0, g / out).astype(x.dtype)
         if p in (np.inf, -np.inf):
-            hit = np.abs(x) == out
+            hit = xp.abs(x) == out
             count = hit.sum(axis=self.axes, keepdims=True)
-            return np.sign(x) * hit * (g / count).astype(x.dtype)
+            return xp.sign(x) * hit * (g / count).astype(x.dtype)
         with np.errstate(divide="ignore", invalid="ignore"):
-            d = np.sign(x) * np.power(np.abs(x) / out, p - 1)
-        return np.where((x == 0) | (out == 0), 0, d * g).astype(x.dtype)
+            d = xp.sign(x) * xp.power(xp.abs(x) / out, p - 1)
+        return xp.where((x == 0) | (out == 0), 0, d * g).astype(x.dtype)
 
 
 class NuclearNorm(Function):
@@ -467,7 +488,8 @@ class NuclearNorm(Function):
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        u, s, vh = np.linalg.svd(x, full_matrices=False)
+        xp = get_array_module(x)
+        u, s, vh = xp.linalg.svd(x, full_matrices=False)
         self.uvh = u @ vh
         return s.sum(-1).astype(x.dtype)
 
@@ -512,7 +534,8 @@ def norm(x: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False,
 
 
 def _arr(v: Any) -> Any:
-    return v.data if isinstance(v, Tensor) else np.asarray(v)
+    xp = get_array_module(v)
+    return v.data if isinstance(v, Tensor) else xp.asarray(v)
 
 
 def isclose(a: Any, b: Any, rtol: float = 1e-05, atol: float = 1e-08,

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import DimError, Function, ShapeError, unbroadcast
+from ..backend import get_array_module
 from ..tensor import Tensor
 from . import arith as _arith
 from . import index as _index
@@ -143,7 +144,8 @@ class Permute(Function):
         return x.transpose(dims)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        return g.transpose(np.argsort(self.dims))
+        xp = get_array_module(g)
+        return g.transpose(xp.argsort(self.dims))
 
 
 def permute(x: Tensor, *dims: Any) -> Tensor:
@@ -172,8 +174,9 @@ class Expand(Function):
     broadcast axes."""
 
     def forward(self, x: np.ndarray, shape: tuple = ()) -> np.ndarray:
+        xp = get_array_module(x)
         self.shape = x.shape
-        return np.broadcast_to(x, shape)
+        return xp.broadcast_to(x, shape)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         return unbroadcast(g, self.shape)
@@ -216,10 +219,11 @@ class Repeat(Function):
     """y = x tiled reps[i] times along each dim;  dL/dx = sum of dL/dy over the tiles."""
 
     def forward(self, x: np.ndarray, reps: tuple = ()) -> np.ndarray:
+        xp = get_array_module(x)
         self.shape = x.shape
         self.padded = (1,) * (len(reps) - x.ndim) + x.shape
         self.reps = reps
-        return np.tile(x.reshape(self.padded), reps)
+        return xp.tile(x.reshape(self.padded), reps)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         pairs = [v for r, n in zip(self.reps, self.padded) for v in (r, n)]
@@ -240,6 +244,7 @@ def repeat(x: Tensor, *sizes: Any) -> Tensor:
 
 def _common(tensors: Any, op: str) -> list:
     """The inputs of cat/stack as tensors of one dtype (PyTorch's promotion: floats win)."""
+    xp = get_array_module(tensors, op)
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
         raise TypeError(f"{op}: expected a list or tuple of tensors, got "
                         f"{type(tensors).__name__}")
@@ -249,7 +254,7 @@ def _common(tensors: Any, op: str) -> list:
     dtypes = {t.dtype for t in ts}
     if len(dtypes) > 1:
         floats = [d for d in dtypes if d.kind == "f"]
-        dt = np.result_type(*floats) if floats else np.result_type(*dtypes)
+        dt = xp.result_type(*floats) if floats else xp.result_type(*dtypes)
         ts = [_arith.cast(t, dt) for t in ts]
     return ts
 
@@ -258,9 +263,10 @@ class Cat(Function):
     """y = [x_1, x_2, ...] joined along dim;  dL/dx_k = the slice of dL/dy where x_k went."""
 
     def forward(self, *xs: np.ndarray, dim: int = 0) -> np.ndarray:
+        xp = get_array_module()
         self.dim = dim
-        self.bounds = np.cumsum([0] + [x.shape[dim] for x in xs]).tolist()
-        return np.concatenate(xs, axis=dim)
+        self.bounds = xp.cumsum([0] + [x.shape[dim] for x in xs]).tolist()
+        return xp.concatenate(xs, axis=dim)
 
     def backward(self, g: np.ndarray) -> tuple:
         b, d = self.bounds, self.dim
@@ -293,8 +299,9 @@ class Stack(Function):
     """y[..., k, ...] = x_k along a new dim;  dL/dx_k = dL/dy[..., k, ...]."""
 
     def forward(self, *xs: np.ndarray, dim: int = 0) -> np.ndarray:
+        xp = get_array_module()
         self.dim = dim
-        return np.stack(xs, axis=dim)
+        return xp.stack(xs, axis=dim)
 
     def backward(self, g: np.ndarray) -> tuple:
         return tuple(g[_ax(self.dim, k)] if need else None
@@ -316,12 +323,14 @@ class Split(Function):
     dL/dx = the dL/dy_k joined back along dim (zeros for unused pieces)."""
 
     def forward(self, x: np.ndarray, sizes: tuple = (), dim: int = 0) -> tuple:
+        xp = get_array_module(x)
         self.dim = dim
-        b = np.cumsum((0,) + sizes).tolist()
+        b = xp.cumsum((0,) + sizes).tolist()
         return tuple(x[_ax(dim, slice(b[i], b[i + 1]))] for i in range(len(sizes)))
 
     def backward(self, *gs: np.ndarray) -> np.ndarray:
-        return np.concatenate(gs, axis=self.dim)
+        xp = get_array_module()
+        return xp.concatenate(gs, axis=self.dim)
 
 
 def split(x: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple:
@@ -375,15 +384,17 @@ class Pad(Function):
 
     def forward(self, x: np.ndarray, widths: tuple = (), mode: str = "constant",
                 value: float = 0.0) -> np.ndarray:
+        xp = get_array_module(x)
         self.widths, self.mode = widths, mode
         self.centre = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, x.shape))
         if mode == "constant":
-            out = np.full([n + lo + hi for (lo, hi), n in zip(widths, x.shape)], value, x.dtype)
+            out = xp.full([n + lo + hi for (lo, hi), n in zip(widths, x.shape)], value, x.dtype)
             out[self.centre] = x
             return out
-        return np.pad(x, widths, mode={"replicate": "edge", "circular": "wrap"}.get(mode, mode))
+        return xp.pad(x, widths, mode={"replicate": "edge", "circular": "wrap"}.get(mode, mode))
 
     def backward(self, g: np.ndarray) -> np.ndarray:
+        xp = get_array_module(g)
         if self.mode == "constant":
             return g[self.centre]
         for d, (lo, hi) in enumerate(self.widths):
@@ -393,8 +404,8 @@ class Pad(Function):
             gx = g[_ax(d, slice(lo, lo + n))].copy()
             left, right = g[_ax(d, slice(0, lo))], g[_ax(d, slice(lo + n, None))]
             if self.mode == "reflect":  # out[lo-j] = x[j]: the left border mirrors x[1:lo+1]
-                gx[_ax(d, slice(1, lo + 1))] += np.flip(left, d)
-                gx[_ax(d, slice(n - 1 - hi, n - 1))] += np.flip(right, d)
+                gx[_ax(d, slice(1, lo + 1))] += xp.flip(left, d)
+                gx[_ax(d, slice(n - 1 - hi, n - 1))] += xp.flip(right, d)
             elif self.mode == "replicate":  # every border element copies x[0] or x[n-1]
                 gx[_ax(d, slice(0, 1))] += left.sum(d, keepdims=True)
                 gx[_ax(d, slice(n - 1, n))] += right.sum(d, keepdims=True)
@@ -454,11 +465,13 @@ class Flip(Function):
     """y = x reversed along dims (a view);  dL/dx = dL/dy reversed along the same dims."""
 
     def forward(self, x: np.ndarray, dims: tuple = ()) -> np.ndarray:
+        xp = get_array_module(x)
         self.dims = dims
-        return np.flip(x, dims)
+        return xp.flip(x, dims)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        return np.flip(g, self.dims)
+        xp = get_array_module(g)
+        return xp.flip(g, self.dims)
 
 
 def flip(x: Tensor, *dims: Any) -> Tensor:
@@ -473,12 +486,14 @@ class Roll(Function):
     """y = x shifted cyclically along dims;  dL/dx = dL/dy shifted back."""
 
     def forward(self, x: np.ndarray, shifts: Any = 0, dims: Any = None) -> np.ndarray:
+        xp = get_array_module(x)
         self.shifts, self.dims = shifts, dims
-        return np.roll(x, shifts, dims)
+        return xp.roll(x, shifts, dims)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
+        xp = get_array_module(g)
         back = -self.shifts if isinstance(self.shifts, int) else tuple(-s for s in self.shifts)
-        return np.roll(g, back, self.dims)
+        return xp.roll(g, back, self.dims)
 
 
 def roll(x: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] | None = None) -> Tensor:

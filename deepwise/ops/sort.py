@@ -62,8 +62,9 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
     >>> sort(deepwise.tensor([3., 1., 2.])).indices.tolist()
     [1, 2, 0]
     """
+    xp = get_array_module(x)
     if x.ndim == 0:
-        return SortResult(x, Tensor._make(np.zeros((), np.int64)))
+        return SortResult(x, Tensor._make(xp.zeros((), np.int64)))
     d = _dim(dim, x.shape, "sort")
     idx = _order(x.data, d, descending, stable).astype(np.int64)
     return SortResult(TakeSorted.apply(x, index=idx, dim=d), Tensor._make(idx))
@@ -76,8 +77,9 @@ def msort(x: Tensor) -> Tensor:
 
 def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
     """The positions that sort x along ``dim`` (int64, no gradient)."""
+    xp = get_array_module(x)
     if x.ndim == 0:
-        return Tensor._make(np.zeros((), np.int64))
+        return Tensor._make(xp.zeros((), np.int64))
     d = _dim(dim, x.shape, "argsort")
     return Tensor._make(_order(x.data, d, descending, stable).astype(np.int64))
 

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..autograd import Function, ShapeError
 from ..backend import get_array_module
 from ..tensor import Tensor
@@ -48,9 +46,10 @@ def _kl_reduce(loss: Any, reduction: str, xp: Any) -> Any:
 
 
 def _kl_denom(shape: tuple, reduction: str) -> int:
+    xp = get_array_module(shape, reduction)
     if reduction == "batchmean":
         return shape[0] if len(shape) else 1
-    return int(np.prod(shape)) if reduction == "mean" else 1
+    return int(xp.prod(shape)) if reduction == "mean" else 1
 
 
 class KLDiv(Function):
