@@ -208,3 +208,38 @@ def test_parameters_to_vector_and_back():
     tv = torch.nn.utils.parameters_to_vector(tmodel.parameters())
     np.testing.assert_array_equal(nn.utils.parameters_to_vector(model.parameters()).data,
                                   tv.detach().numpy())
+
+
+# ---- state_dict values behave like tensors (and stay NumPy arrays) -----------------------------
+
+def test_state_dict_values_behave_like_tensors(tmp_path):
+    import copy
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    sd = model.state_dict()
+    w = sd["0.weight"]
+    assert isinstance(w, np.ndarray) and w.shape == (4, 3) and w.dtype == dw.float32
+    c = w.clone()  # PyTorch's idioms on a state-dict value
+    assert isinstance(c, dw.Tensor) and not c.requires_grad
+    np.testing.assert_array_equal(c.data, np.asarray(model[0].weight.data))
+    assert type(w.numpy()) is np.ndarray and type(w.detach().cpu().numpy()) is np.ndarray
+    assert w.dim() == 2 and w.numel() == 12 and w.is_floating_point()
+    assert not sd["1.num_batches_tracked"].is_floating_point()
+    assert w.double().dtype == np.float64 and w.to(dw.float64).dtype == np.float64
+    np.testing.assert_allclose(w * 2 - w, w)  # arithmetic
+    best = {k: v.clone() for k, v in sd.items()}
+    best_deep = copy.deepcopy(sd)
+    sd["0.weight"].zero_()  # the values are copies: the model is untouched
+    assert np.abs(np.asarray(model[0].weight.data)).sum() > 0
+    model.load_state_dict(best)  # Tensors from clone() load back
+    model.load_state_dict(best_deep)
+    dw.save(model.state_dict(), tmp_path / "m.safetensors")  # and save as before
+    back = dw.load(tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(back["0.weight"], np.asarray(model[0].weight.data))
+    needs_torch()
+    tmodel = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    tmodel.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    tmodel.load_state_dict({k: torch.from_numpy(v.clone().numpy()) for k, v in
+                            model.state_dict().items()})
+    model.load_state_dict(tmodel.state_dict())
+    np.testing.assert_array_equal(model.state_dict()["0.bias"], tmodel[0].bias.detach().numpy())

@@ -508,13 +508,17 @@ class Module:
 
     def state_dict(self, destination: dict | None = None, prefix: str = "",
                    keep_vars: bool = False) -> OrderedDict:
-        """An OrderedDict ``name -> NumPy array`` (copies) of every parameter, then every
-        persistent buffer, module by module - PyTorch's key names and order, so
+        """An OrderedDict ``name -> value`` of every parameter, then every persistent buffer,
+        module by module - PyTorch's key names and order, so
         ``{k: torch.from_numpy(v) for k, v in model.state_dict().items()}`` loads into the
-        equivalent PyTorch model. ``keep_vars=True`` gives the tensors themselves."""
+        equivalent PyTorch model. Each value is a copy that is a NumPy array and behaves like a
+        detached tensor (``v.clone()``, ``v.numpy()``, ``v.cpu()``: see
+        :mod:`deepwise.nn.state_value`). ``keep_vars=True`` gives the tensors themselves."""
+        from .state_value import state_value
+
         out = OrderedDict() if destination is None else destination
         for k, t in self._state_items(prefix):
-            out[k] = t if keep_vars else t.data.copy()
+            out[k] = t if keep_vars else state_value(t.data)
         return out
 
     def load_state_dict(self, state_dict: Any, strict: bool = True,
