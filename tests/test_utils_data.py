@@ -1,7 +1,9 @@
 """deepwise.utils.data: PyTorch's DataLoader signature, the samplers, IterableDataset, and the
-thread prefetch behind num_workers."""
+worker processes behind num_workers."""
 
-import threading
+import multiprocessing as mp
+import os
+import time
 
 import numpy as np
 import pytest
@@ -93,31 +95,128 @@ def test_iterable_dataset_batches_in_order():
         DataLoader(Count(), shuffle=True)
 
 
-def test_num_workers_prefetches_in_a_thread_with_the_same_batches():
-    seen = []
+class WhoMadeIt(Squares):
+    """Each sample says which process and worker made it, and a draw from deepwise's RNG."""
 
+    def __getitem__(self, i):
+        info = get_worker_info()
+        return np.float32(i), os.getpid(), info.id, float(dw.rand(1).item())
+
+
+def _children_gone(timeout=5.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if not [p for p in mp.active_children() if p.name.startswith("deepwise-dataloader")]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_worker_processes_give_the_batches_of_num_workers_0(shuffle):
+    ds = _ds(23)
+    dw.manual_seed(5)
+    plain = [[x.tolist() for x in b] for _ in range(2) for b in DataLoader(ds, 4, shuffle)]
+    dw.manual_seed(5)
+    loader = DataLoader(ds, 4, shuffle, num_workers=3, prefetch_factor=1)
+    assert [[x.tolist() for x in b] for _ in range(2) for b in loader] == plain
+    sampler = SubsetRandomSampler([5, 1, 9, 2, 7], generator=np.random.default_rng(0))
+    ref = [b[1].tolist() for b in DataLoader(ds, 2, sampler=sampler)]
+    sampler.generator = np.random.default_rng(0)
+    assert [b[1].tolist() for b in DataLoader(ds, 2, sampler=sampler, num_workers=2)] == ref
+    assert _children_gone()
+
+
+def test_workers_are_processes_with_info_seeds_and_init_fn():
     def init(worker_id):
-        seen.append((worker_id, threading.current_thread().name, get_worker_info().id))
+        assert get_worker_info().id == worker_id
+        dw.manual_seed(100 + worker_id)  # what worker_init_fn is for: per-worker set-up
 
-    ds = Squares()
-    plain = [y.tolist() for _, y in DataLoader(ds, batch_size=3)]
-    loader = DataLoader(ds, batch_size=3, num_workers=2, worker_init_fn=init, pin_memory=True,
-                        persistent_workers=True, prefetch_factor=1)
-    assert [y.tolist() for _, y in loader] == plain
-    assert seen == [(0, "deepwise-dataloader", 0)] and get_worker_info() is None
-    for _ in DataLoader(ds, batch_size=1, num_workers=1):  # stopping early ends the thread
+    batches = list(DataLoader(WhoMadeIt(), batch_size=2, num_workers=2, worker_init_fn=init))
+    pids = [int(b[1][0]) for b in batches]
+    wids = [int(b[2][0]) for b in batches]
+    assert os.getpid() not in pids and len(set(pids)) == 2
+    assert wids == [0, 1, 0, 1, 0]  # batch k is made by worker k % 2
+    first = [b[3].tolist() for b in batches[:2]]
+    assert first[0] == [float(x) for x in np.random.default_rng(100).random(2, np.float32)]
+    assert first[0] != first[1]  # each worker its own stream
+    assert get_worker_info() is None  # the main process
+    # without worker_init_fn each worker is seeded base_seed + id: different, and repeatable
+    dw.manual_seed(0)
+    a = [b[3].tolist() for b in DataLoader(WhoMadeIt(), batch_size=5, num_workers=2)]
+    dw.manual_seed(0)
+    b = [b[3].tolist() for b in DataLoader(WhoMadeIt(), batch_size=5, num_workers=2)]
+    assert a == b and a[0] != a[1]
+
+
+def test_persistent_workers_live_on_between_epochs():
+    loader = DataLoader(WhoMadeIt(), batch_size=5, num_workers=2, persistent_workers=True)
+    e1, e2 = list(loader), list(loader)
+    assert {int(b[1][0]) for b in e1} == {int(b[1][0]) for b in e2}  # the same processes
+    assert [b[0].tolist() for b in e1] == [b[0].tolist() for b in e2]
+    assert e1[0][3].tolist() != e2[0][3].tolist()  # reseeded for the new epoch
+    for _ in loader:  # an epoch left early: the next one is still complete and in order
         break
+    assert [b[0].tolist() for b in loader] == [b[0].tolist() for b in e1]
+    loader._pool.shutdown()
+    assert _children_gone()
+    fresh = DataLoader(WhoMadeIt(), batch_size=5, num_workers=2)
+    assert {int(b[1][0]) for b in fresh} != {int(b[1][0]) for b in list(fresh)}
+    assert _children_gone()
 
 
-def test_errors_in_the_prefetch_thread_reach_the_caller():
+def test_iterable_dataset_split_by_worker_info():
+    class Stream(IterableDataset):
+        def __iter__(self):
+            w = get_worker_info()
+            return iter(range(w.id, 11, w.num_workers))
+
+    got = [b.tolist() for b in DataLoader(Stream(), batch_size=2, num_workers=2)]
+    assert got == [[0, 2], [1, 3], [4, 6], [5, 7], [8, 10], [9]]
+    loader = DataLoader(Stream(), batch_size=3, num_workers=2, persistent_workers=True)
+    assert list(map(len, loader)) == list(map(len, loader)) == [3, 3, 3, 2]
+    loader._pool.shutdown()
+
+
+def test_errors_in_a_worker_name_the_worker_and_the_indices():
     class Broken(Squares):
         def __getitem__(self, i):
-            if i == 4:
-                raise KeyError("sample 4 is broken")
+            if i == 5:
+                raise KeyError("sample 5 is broken")
             return super().__getitem__(i)
 
-    with pytest.raises(KeyError, match="sample 4 is broken"):
-        list(DataLoader(Broken(), batch_size=2, num_workers=1))
+    with pytest.raises(KeyError, match=r"Caught KeyError in DataLoader worker process 0 while "
+                                       r"fetching batch 2 \(sample indices \[4, 5\]\)"
+                                       r"(.|\n)*Traceback(.|\n)*sample 5 is broken"):
+        list(DataLoader(Broken(), batch_size=2, num_workers=2))
+    assert _children_gone()
+
+    def bad_init(worker_id):
+        raise ValueError(f"no set-up for worker {worker_id}")
+
+    with pytest.raises(ValueError, match=r"in DataLoader worker process \d while starting "
+                                         r"(.|\n)*no set-up for worker"):
+        list(DataLoader(Squares(), batch_size=2, num_workers=2, worker_init_fn=bad_init))
+    assert _children_gone()
+
+
+def test_a_worker_that_dies_is_reported_not_waited_for():
+    class Dies(Squares):
+        def __getitem__(self, i):
+            if i == 3:
+                os._exit(3)
+            return super().__getitem__(i)
+
+    with pytest.raises(RuntimeError, match=r"DataLoader worker .* exited unexpectedly with exit "
+                                           r"code 3"):
+        list(DataLoader(Dies(), batch_size=2, num_workers=2))
+    assert _children_gone()
+
+
+def test_stopping_early_shuts_the_workers_down():
+    for _ in DataLoader(_ds(), batch_size=1, num_workers=2):
+        break
+    assert _children_gone()
 
 
 def test_random_split_with_a_generator_and_fractions():
@@ -135,3 +234,5 @@ def test_bad_arguments_are_named():
         DataLoader(_ds(), batch_size=None)
     with pytest.raises(ValueError, match="prefetch_factor needs num_workers > 0"):
         DataLoader(_ds(), prefetch_factor=2)
+    with pytest.raises(ValueError, match="persistent_workers option needs num_workers > 0"):
+        DataLoader(_ds(), persistent_workers=True)

@@ -6,26 +6,32 @@ What each PyTorch argument does here:
   :class:`deepwise.data.DataLoader` (array-backed datasets are batched with one fancy index);
 - ``sampler`` (indices) or ``batch_sampler`` (lists of indices): the order of the samples; the
   batches are still gathered in one call when the dataset has ``__getitems__``;
-- ``num_workers=N > 0``: batches are made ahead by ONE background thread, up to
-  ``prefetch_factor * N`` batches in advance (NumPy's gathers release the GIL); no worker
-  processes are started, so ``worker_init_fn`` is called once, in that thread, with id 0;
-- ``pin_memory``, ``timeout``, ``persistent_workers``, ``multiprocessing_context``,
-  ``pin_memory_device``, ``in_order``: accepted and without effect (there is no GPU to pin for);
+- ``num_workers=N > 0``: N worker processes make the batches, up to ``prefetch_factor * N``
+  in flight, yielded in the order of ``num_workers=0`` (the same batches); ``worker_init_fn``,
+  ``get_worker_info()``, ``persistent_workers`` (the processes live on between epochs),
+  ``multiprocessing_context`` (default ``fork`` where available) and ``timeout`` (seconds to
+  wait for a batch) as in PyTorch; an error in a worker is raised here naming the worker, the
+  batch and its sample indices. See :mod:`deepwise.utils.data.worker`;
+- ``pin_memory``, ``pin_memory_device``, ``in_order``: accepted and without effect (there is
+  no GPU to pin for; batches always come in order);
 - an :class:`IterableDataset` is read in order and cut into batches of ``batch_size``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import queue
-import threading
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
+from ...backend import default_generator as _default_generator
 from ...data.dataloader import DataLoader as _BaseLoader
 from ...data.dataloader import _to_tensors, default_collate
 from ...data.dataset import supports_batch_indexing
+from . import worker as _w
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
 
 __all__ = ["DataLoader", "IterableDataset", "get_worker_info"]
@@ -44,21 +50,81 @@ class IterableDataset:
         raise NotImplementedError(f"{type(self).__name__} must define __iter__")
 
 
-class _WorkerInfo:
-    def __init__(self, dataset: Any) -> None:
-        self.id, self.num_workers, self.seed, self.dataset = 0, 1, 0, dataset
+get_worker_info = _w.get_worker_info
 
 
-_worker = threading.local()
+class _Spec:
+    """What a worker needs to make batches (picklable for the ``spawn`` start method)."""
+
+    def __init__(self, loader: DataLoader) -> None:
+        self.dataset, self.collate_fn = loader.dataset, loader.collate_fn
+        self.batch_size, self.drop_last = loader.batch_size, loader.drop_last
+        self.iterable, self.worker_init_fn = loader._iterable, loader.worker_init_fn
+        self.fast = self.collate_fn is None and not self.iterable and \
+            supports_batch_indexing(self.dataset)
+
+    def fetch(self, idx: Any) -> Any:
+        """The batch of the samples ``idx`` (one ``__getitems__`` call where the dataset has it)."""
+        if self.fast:
+            batch = self.dataset.__getitems__(np.asarray(idx, dtype=np.int64))
+            return default_collate(batch) if isinstance(batch, list) else _to_tensors(batch)
+        collate = self.collate_fn if self.collate_fn is not None else default_collate
+        return collate([self.dataset[int(i)] for i in idx])
+
+    def batches_of_stream(self) -> Iterator[Any]:
+        """An IterableDataset's samples cut into batches."""
+        collate = self.collate_fn if self.collate_fn is not None else default_collate
+        batch: list[Any] = []
+        for sample in self.dataset:
+            batch.append(sample)
+            if len(batch) == self.batch_size:
+                yield collate(batch)
+                batch = []
+        if batch and not self.drop_last:
+            yield collate(batch)
 
 
-def get_worker_info() -> _WorkerInfo | None:
-    """Inside the prefetch thread of a loader with ``num_workers > 0``: its info (id 0 of 1);
-    elsewhere None, as in PyTorch's main process."""
-    return getattr(_worker, "info", None)
+class _Pool:
+    """The worker processes of one loader, their queues, and their shutdown."""
 
+    def __init__(self, loader: DataLoader, seed: int) -> None:
+        ctx = _w.context(loader.multiprocessing_context)
+        n = loader.num_workers
+        self.results = ctx.Queue()
+        self.done = ctx.Event()
+        self.queues = [ctx.Queue() for _ in range(n)]
+        spec = _Spec(loader)
+        self.procs = [ctx.Process(target=_w.worker_loop, name=f"deepwise-dataloader-{i}",
+                                  args=(i, n, seed, spec, self.queues[i], self.results,
+                                        self.done), daemon=True) for i in range(n)]
+        for proc in self.procs:
+            proc.start()
+        self.fresh = True  # seeded for the first epoch already
+        self._finalizer = weakref.finalize(self, _Pool._stop, self.procs, self.queues,
+                                           self.results, self.done)
 
-_END = object()
+    def alive(self) -> bool:
+        return all(p.is_alive() for p in self.procs)
+
+    @staticmethod
+    def _stop(procs: list, queues: list, results: Any, done: Any) -> None:
+        done.set()
+        for q in queues:
+            try:
+                q.put(None)
+            except (OSError, ValueError):
+                pass
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=1)
+        for q in [*queues, results]:
+            q.cancel_join_thread()
+            q.close()
+
+    def shutdown(self) -> None:
+        self._finalizer()
 
 
 class DataLoader(_BaseLoader):
@@ -106,7 +172,14 @@ class DataLoader(_BaseLoader):
         self.prefetch_factor = 2 if prefetch_factor is None else int(prefetch_factor)
         self.worker_init_fn = worker_init_fn
         self.pin_memory, self.timeout = bool(pin_memory), timeout
+        if persistent_workers and num_workers == 0:
+            raise ValueError(f"{where}: persistent_workers option needs num_workers > 0")
+        if timeout < 0:
+            raise ValueError(f"{where}: timeout option should be non-negative, got {timeout}")
         self.persistent_workers = bool(persistent_workers)
+        self.multiprocessing_context = multiprocessing_context
+        self._pool: _Pool | None = None
+        self._epochs = 0
         self._iterable = iterable
         # a sampler of the user's own: batches follow it; otherwise the base loader's order
         self._custom = sampler is not None or batch_sampler is not None
@@ -152,44 +225,116 @@ class DataLoader(_BaseLoader):
         if self.num_workers == 0:
             yield from self._batches()
             return
-        yield from self._prefetched()
+        yield from self._from_workers()
 
-    def _prefetched(self) -> Iterator[Any]:
-        """Batches made ahead by one background thread (see the module docstring)."""
-        q: queue.Queue = queue.Queue(maxsize=self.prefetch_factor * self.num_workers)
-        stop = threading.Event()
+    def _index_batches(self) -> Iterator[Any]:
+        """The sample indices of each batch, in order: those ``num_workers=0`` would fetch."""
+        if self._custom:
+            yield from self.batch_sampler
+            return
+        order = self._order()
+        stop = len(self) * self.batch_size if self.drop_last else len(order)
+        for start in range(0, stop, self.batch_size):
+            yield order[start:start + self.batch_size]
 
-        def work() -> None:
-            _worker.info = _WorkerInfo(self.dataset)
-            try:
-                if self.worker_init_fn is not None:
-                    self.worker_init_fn(0)
-                for b in self._batches():
-                    if stop.is_set():
-                        return
-                    q.put((b, None))
-            except BaseException as e:  # handed to the consumer, raised there
-                q.put((None, e))
-                return
-            q.put((_END, None))
+    def _base_seed(self) -> int:
+        """The epoch's worker seed, from deepwise's generator state without drawing from it (so
+        the shuffled orders are those of ``num_workers=0``): repeatable after manual_seed."""
+        gen = self.generator if isinstance(self.generator, np.random.Generator) else \
+            _default_generator()
+        text = f"{gen.bit_generator.state}/{self._epochs}".encode()
+        return int.from_bytes(hashlib.sha256(text).digest()[:7], "little")
 
-        t = threading.Thread(target=work, name="deepwise-dataloader", daemon=True)
-        t.start()
+    def _from_workers(self) -> Iterator[Any]:  # noqa: C901 - one loop, its bookkeeping
+        """Batches made by the worker processes, in order (see deepwise.utils.data.worker)."""
+        seed = self._base_seed()
+        self._epochs += 1
+        epoch = self._epochs
+        pool = self._pool
+        if pool is not None and not pool.alive():
+            pool.shutdown()
+            pool = None
+        if pool is None:
+            pool = _Pool(self, seed)
+        elif not pool.fresh:  # a persistent pool: a new epoch, a new seed, a new stream
+            for q in pool.queues:
+                q.put(("reset", epoch, seed))
+        pool.fresh = False
+        if self.persistent_workers:
+            self._pool = pool
+        n, ahead = self.num_workers, self.prefetch_factor * self.num_workers
+        tasks = None if self._iterable else iter(self._index_batches())
+        live = list(range(n))  # workers whose stream has not ended (iterable datasets)
+        sent = received = 0
+        done: dict[int, Any] = {}
+        turn: dict[int, int] = {}  # batch k -> the worker asked for it
+
+        def send() -> bool:
+            nonlocal sent
+            if tasks is None:
+                if not live:
+                    return False
+                wid = live[sent % len(live)]
+                pool.queues[wid].put((epoch, sent, None))
+            else:
+                idx = next(tasks, None)
+                if idx is None:
+                    return False
+                wid = sent % n
+                pool.queues[wid].put((epoch, sent, list(np.asarray(idx).tolist())))
+            turn[sent] = wid
+            sent += 1
+            return True
+
         try:
+            exhausted = False
             while True:
-                item, err = q.get()
-                if err is not None:
-                    raise err
-                if item is _END:
+                while not exhausted and sent - received < ahead:
+                    exhausted = not send()
+                if received == sent:
                     return
-                yield item
+                while received not in done:
+                    got_epoch, k, wid, out = self._get(pool)
+                    if isinstance(out, _w._Failure):
+                        _w.reraise(out)
+                    if got_epoch == epoch:
+                        done[k] = out
+                out = done.pop(received)
+                received += 1
+                if out is StopIteration:  # an iterable worker's stream ended
+                    wid = turn[received - 1]
+                    if wid in live:
+                        live.remove(wid)
+                    exhausted = exhausted and not live
+                    continue
+                yield _w.unpack(out)
         finally:
-            stop.set()
-            while t.is_alive():  # unblock a producer waiting on a full queue
-                try:
-                    q.get_nowait()
-                except queue.Empty:
-                    t.join(0.01)
+            if not self.persistent_workers:
+                pool.shutdown()
+
+    def _get(self, pool: _Pool) -> tuple:
+        """The next result; a dead worker or ``timeout`` raises instead of hanging."""
+        waited = 0.0
+        while True:
+            try:
+                return pool.results.get(timeout=1.0)
+            except queue.Empty:
+                waited += 1.0
+                dead = [p for p in pool.procs if not p.is_alive()]
+                if dead:
+                    pool.shutdown()
+                    self._pool = None
+                    raise RuntimeError(f"DataLoader worker (pid {dead[0].pid}, "
+                                       f"{dead[0].name}) exited unexpectedly with exit code "
+                                       f"{dead[0].exitcode}") from None
+                if self.timeout and waited >= self.timeout:
+                    raise RuntimeError(f"DataLoader timed out after {self.timeout} seconds "
+                                       "waiting for a batch from its workers") from None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_pool"] = None  # worker processes do not travel
+        return state
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f", num_workers={self.num_workers})"
