@@ -255,6 +255,32 @@ def to_numpy(a: Any) -> Any:
     return a
 
 
+def is_array(a: Any) -> bool:
+    """True for a NumPy array or a device array (what ``isinstance(a, np.ndarray)`` meant before
+    there were devices)."""
+    return isinstance(a, np.ndarray) or is_device_array(a)
+
+
+def add_reduceat(a: Any, starts: Any, axis: int = 0) -> Any:
+    """``np.add.reduceat(a, starts, axis)``: sums of the runs that begin at ``starts`` (sorted,
+    distinct). On a device without ``add.reduceat`` it is a cumulative sum differenced at the
+    run boundaries (equal up to rounding)."""
+    if not is_device_array(a):
+        return np.add.reduceat(a, starts, axis=axis)
+    xp = _device_module
+    reduceat = getattr(xp.add, "reduceat", None)
+    if reduceat is not None:
+        return reduceat(a, starts, axis=axis)
+    c = xp.cumsum(a, axis=axis, dtype=a.dtype)
+    ends = xp.concatenate([starts[1:], xp.asarray([a.shape[axis]], dtype=starts.dtype)]) - 1
+    hi = xp.take(c, ends, axis=axis)
+    lo = xp.take(c, starts - 1, axis=axis)  # starts[0] == 0: its lo is dropped below
+    first = [slice(None)] * a.ndim
+    first[axis] = slice(0, 1)
+    lo[tuple(first)] = 0
+    return hi - lo
+
+
 def scatter_add(a: Any, indices: Any, values: Any) -> None:
     """``a[indices] += values`` in place, repeated indices summed: ``np.add.at`` on the host,
     ``cupyx.scatter_add`` (or the registered module's ``scatter_add``) on the device."""

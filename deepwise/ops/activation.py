@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function, ShapeError
 from ..backend import default_generator, get_array_module
 from ..tensor import Tensor, check_dtypes
@@ -570,7 +571,7 @@ class Dropout(Function):
 
     def forward(self, x: np.ndarray, p: float = 0.5) -> np.ndarray:
         xp = get_array_module(x)
-        u = default_generator().random(x.shape, dtype=np.float32)
+        u = backend.on_device_of(default_generator().random(x.shape, dtype=np.float32), x)
         scale = 1.0 / (1.0 - p) if p < 1 else 0.0
         self.mask = xp.multiply(u >= p, scale, dtype=x.dtype)  # kept: 1/(1-p), dropped: 0
         return x * self.mask

@@ -156,8 +156,8 @@ class CTCLoss(Function):
 
 
 def _int_array(x: Any, what: str, op: str) -> np.ndarray:
-    xp = get_array_module(x, what, op)
-    a = xp.asarray(x.data if isinstance(x, Tensor) else x)
+    """Targets and lengths as a host int64 array (checked on the host; see ctc_loss)."""
+    a = np.asarray(backend.to_numpy(x.data) if isinstance(x, Tensor) else backend.to_numpy(x))
     if a.dtype.kind not in "iu" and a.size:
         raise TypeError(f"{op}: {what} must hold integers, got dtype {a.dtype}")
     return a.astype(np.int64)
@@ -186,7 +186,7 @@ def ctc_loss(log_probs: Tensor, targets: Any, input_lengths: Any, target_lengths
     >>> round(ctc_loss(lp, [[1]], [3], [1], reduction="sum").item(), 4) == round(-math.log(p), 4)
     True
     """
-    xp = get_array_module(log_probs, targets, input_lengths, target_lengths)
+    xp = np  # the labels and lengths are checked and padded on the host, then moved once
     op = "ctc_loss"
     if not isinstance(log_probs, Tensor) or log_probs.dtype.kind != "f":
         raise TypeError(f"{op}: log_probs must be a floating-point Tensor (T, N, C), got "
@@ -235,6 +235,7 @@ def ctc_loss(log_probs: Tensor, targets: Any, input_lengths: Any, target_lengths
             raise ValueError(f"{op}: target labels must lie in [0, C={c}) and differ from "
                              f"blank={blank}; got labels {sorted(set(lab.tolist()))[:10]}")
     tg = xp.where(used, tg, blank)
+    tg, il, tl = (backend.on_device_of(a, log_probs.data) for a in (tg, il, tl))
     out = CTCLoss.apply(log_probs, tg, il, tl, blank=int(blank), reduction=reduction,
                         zero_infinity=bool(zero_infinity))
     if unbatched and reduction == "none":

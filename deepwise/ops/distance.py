@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import backend
 from ..autograd import DimError, Function, ShapeError, unbroadcast
 from ..backend import get_array_module
 from ..tensor import Tensor
@@ -320,8 +321,8 @@ class BatchHardTripletLoss(Function):
         u_n = (x - x[ineg]) / xp.where(self.d_in == 0, 1, self.d_in)[:, None]
         c = c[:, None]
         dx = c * (u_p - u_n)
-        xp.add.at(dx, ip, -c * u_p)
-        xp.add.at(dx, ineg, c * u_n)
+        backend.scatter_add(dx, ip, -c * u_p)
+        backend.scatter_add(dx, ineg, c * u_n)
         return dx, None
 
 

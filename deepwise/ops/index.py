@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function, ShapeError
 from ..backend import get_array_module
 from ..tensor import Tensor
@@ -38,7 +39,7 @@ def _scatter_add(shape: tuple, index: Any, g: np.ndarray) -> np.ndarray:
         out = xp.bincount(ids.ravel(), weights=g.ravel(), minlength=size)
         return out.reshape(shape).astype(g.dtype, copy=False)
     gx = xp.zeros(shape, g.dtype)
-    xp.add.at(gx, index, g)
+    backend.scatter_add(gx, index, g)
     return gx
 
 
@@ -74,7 +75,7 @@ def _index_part(i: Any) -> Any:
             i = i.astype(np.intp)
     elif isinstance(i, np.integer):
         return int(i)
-    if isinstance(i, np.ndarray):
+    if backend.is_array(i):
         if i.dtype.kind not in "iub":
             raise IndexError(f"getitem: tensors used as indices must be integer or bool, "
                              f"got {i.dtype}")
@@ -95,7 +96,7 @@ def getitem(x: Tensor, index: Any) -> Tensor:
     elif type(index) not in _BASIC:
         index = _index_part(index)
     parts = index if type(index) is tuple else (index,)
-    unique = not any(isinstance(i, np.ndarray) and i.dtype.kind != "b" for i in parts)
+    unique = not any(backend.is_array(i) and i.dtype.kind != "b" for i in parts)
     try:
         return GetItem.apply(x, index=index, unique=unique)
     except IndexError as e:
@@ -279,7 +280,7 @@ class Scatter(Function):
         elif src.shape != index.shape:
             src = src[tuple(slice(0, k) for k in index.shape)]
         if add:
-            xp.add.at(y, self.grid, src)
+            backend.scatter_add(y, self.grid, src)
         else:
             y[self.grid] = src
         return y
@@ -332,10 +333,9 @@ class IndexAdd(Function):
 
     def forward(self, x: Any, source: Any, index: Any = None, dim: int = 0,
                 alpha: float = 1) -> Any:
-        xp = get_array_module(x, source)
         self.index, self.dim, self.alpha = index, dim, alpha
         y = x.copy()
-        xp.add.at(y, _ax(dim, index), source * alpha if alpha != 1 else source)
+        backend.scatter_add(y, _ax(dim, index), source * alpha if alpha != 1 else source)
         return y
 
     def backward(self, g: Any) -> tuple:

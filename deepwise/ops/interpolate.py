@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function, ShapeError
 from ..backend import get_array_module
 from ..tensor import Tensor
@@ -70,7 +71,7 @@ def _scatter_sum(g: np.ndarray, idx: np.ndarray, n: int, axis: int) -> np.ndarra
     """out[..., j, ...] = sum of g[..., k, ...] over k with idx[k] == j (idx sorted)."""
     xp = get_array_module(g, idx, n, axis)
     uniq, starts = xp.unique(idx, return_index=True)
-    sums = xp.add.reduceat(g, starts, axis=axis)
+    sums = backend.add_reduceat(g, starts, axis=axis)
     if len(uniq) == n:
         return sums
     shape = list(g.shape)
@@ -89,7 +90,10 @@ class Interpolate(Function):
     """y = A x, one separable 1-d resize per spatial axis;  dL/dx = A^T g (reduceat sums)."""
 
     def forward(self, x: np.ndarray, plan: tuple) -> np.ndarray:
-        xp = get_array_module(x, plan)
+        xp = get_array_module(x)
+        # the plan's index and weight arrays live where x does (made on the host, copied once)
+        plan = tuple((axis, n, tuple(backend.on_device_of(v, x) if isinstance(v, np.ndarray)
+                                     else v for v in step)) for axis, n, step in plan)
         self.plan = plan
         if not plan:
             return x.copy()

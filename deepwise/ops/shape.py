@@ -263,9 +263,9 @@ class Cat(Function):
     """y = [x_1, x_2, ...] joined along dim;  dL/dx_k = the slice of dL/dy where x_k went."""
 
     def forward(self, *xs: np.ndarray, dim: int = 0) -> np.ndarray:
-        xp = get_array_module()
+        xp = get_array_module(*xs)
         self.dim = dim
-        self.bounds = xp.cumsum([0] + [x.shape[dim] for x in xs]).tolist()
+        self.bounds = np.cumsum([0] + [x.shape[dim] for x in xs]).tolist()
         return xp.concatenate(xs, axis=dim)
 
     def backward(self, g: np.ndarray) -> tuple:
@@ -299,7 +299,7 @@ class Stack(Function):
     """y[..., k, ...] = x_k along a new dim;  dL/dx_k = dL/dy[..., k, ...]."""
 
     def forward(self, *xs: np.ndarray, dim: int = 0) -> np.ndarray:
-        xp = get_array_module()
+        xp = get_array_module(*xs)
         self.dim = dim
         return xp.stack(xs, axis=dim)
 
@@ -323,13 +323,12 @@ class Split(Function):
     dL/dx = the dL/dy_k joined back along dim (zeros for unused pieces)."""
 
     def forward(self, x: np.ndarray, sizes: tuple = (), dim: int = 0) -> tuple:
-        xp = get_array_module(x)
         self.dim = dim
-        b = xp.cumsum((0,) + sizes).tolist()
+        b = np.cumsum((0,) + sizes).tolist()
         return tuple(x[_ax(dim, slice(b[i], b[i + 1]))] for i in range(len(sizes)))
 
     def backward(self, *gs: np.ndarray) -> np.ndarray:
-        xp = get_array_module()
+        xp = get_array_module(*gs)
         return xp.concatenate(gs, axis=self.dim)
 
 
