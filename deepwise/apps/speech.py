@@ -105,9 +105,9 @@ def _augment(x: np.ndarray, rng: np.random.Generator, speed: float = 0.0) -> np.
     noise at a random SNR of 15-40 dB, a random gain of -6..+6 dB."""
     if speed > 0:
         steps = int(round(speed / 0.05))
-        factor = 1 + 0.05 * int(rng.integers(-steps, steps + 1))
-        if factor != 1:  # played at 8 kHz after resampling to 8 kHz / factor: factor x faster
-            x = audio.resample(x, SAMPLE_RATE, int(round(SAMPLE_RATE / factor)))
+        k = int(rng.integers(-steps, steps + 1))
+        if k:  # factor (20 + k) / 20: n samples become 20 n / (20 + k), played at 8 kHz
+            x = audio.resample(x, 20 + k, 20)  # the rates' ratio only: a short filter
     x = audio.time_shift(x, SAMPLE_RATE // 20, rng)
     x = audio.add_noise(x, float(rng.uniform(15, 40)), rng)
     return (x * 10 ** (rng.uniform(-6, 6) / 20)).astype(np.float32)
