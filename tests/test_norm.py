@@ -57,6 +57,37 @@ def test_batch_norm_running_stats_follow_torch(momentum):
                                atol=1e-5)
 
 
+def test_batch_norm_eval_after_conv_channels_last():
+    rm, rv = rand(4, seed=3), rand(4, seed=4, low=0.5, high=2.0)
+    trm, trv = (torch.tensor(v, dtype=torch.float32) if torch else None for v in (rm, rv))
+    check_op(lambda x, k, w: dw.batch_norm(dw.conv2d(x, k), dw.tensor(rm), dw.tensor(rv), w),
+             [rand(3, 2, 5, 4), rand(4, 2, 3, 3, seed=1), rand(4, seed=2)],
+             lambda x, k, w: F.batch_norm(F.conv2d(x, k), trm, trv, w), atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_batch_norm_float32_large_mean_is_exact(layout):
+    """float32, mean 1000 and std 0.01 per channel: the one-pass variance E[x^2] - mean^2 would
+    lose every digit, so those channels take the two-pass form; values and gradients as a
+    float64 reference, in both memory layouts."""
+    rng = np.random.default_rng(0)
+    a = (1000 + 0.01 * rng.standard_normal((16, 6, 6, 3))).astype(np.float32)
+    a[..., 1] = rng.standard_normal((16, 6, 6))  # an ordinary channel beside them
+    x32 = a.transpose(0, 3, 1, 2) if layout == "nhwc" else np.ascontiguousarray(
+        a.transpose(0, 3, 1, 2))
+    g = rng.standard_normal(x32.shape).astype(np.float32)
+    w = np.array([0.5, 2.0, -1.0], np.float32)
+    outs = []
+    for dtype in (np.float32, np.float64):
+        x = dw.tensor(x32.astype(dtype), requires_grad=True)
+        wt = dw.tensor(w.astype(dtype), requires_grad=True)
+        y = dw.batch_norm(x, None, None, wt, None, training=True)
+        y.backward(dw.tensor(g.astype(dtype)))
+        outs.append((y.data, x.grad.data, wt.grad.data))
+    for got, want in zip(outs[0], outs[1]):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("shape", [(3, 4, 2, 5), (4, 4)])
 def test_batch_norm_eval(shape):
     rm, rv = rand(4, seed=3), rand(4, seed=4, low=0.5, high=2.0)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function, ShapeError
-from ..backend import default_generator
+from ..backend import default_generator, get_array_module
 from ..tensor import Tensor
 
 __all__ = ["batch_norm", "layer_norm", "group_norm", "dropout2d"]
@@ -70,45 +70,124 @@ def _check_vec(op: str, v: Any, n: int, what: str, xshape: tuple) -> None:
                          f"{tuple(v.shape)}")
 
 
+def _channel_rows(a: Any) -> Any:
+    """``a`` (N, C, *) as an (M, C) view when each sample's channels are adjacent in memory (a
+    C-contiguous (N, C) batch, or conv2d's NCHW-shaped output in NHWC memory), else None."""
+    last = a if a.ndim == 2 else a.transpose((0,) + tuple(range(2, a.ndim)) + (1,))
+    return last.reshape(-1, a.shape[1]) if last.flags.c_contiguous else None
+
+
+def _channel_sum(a: Any, rows: Any) -> Any:
+    """Sum of (N, C, *) ``a`` over every axis but 1: (C,). ``rows``: its (M, C) view or None."""
+    xp = get_array_module(a)
+    return xp.einsum("mc->c", rows) if rows is not None else a.sum(axis=_not_c(a))
+
+
+def _channel_dot(a: Any, b: Any, ra: Any, rb: Any) -> Any:
+    """Sum of a * b over every axis but 1, without the product array: (C,)."""
+    xp = get_array_module(a, b)
+    if ra is not None and rb is not None:
+        return xp.einsum("mc,mc->c", ra, rb)
+    s = "nc" + "hwdlk"[:a.ndim - 2]
+    return xp.einsum(f"{s},{s}->c", a, b)
+
+
+def _not_c(a: Any) -> tuple:
+    return (0,) + tuple(range(2, a.ndim))
+
+
+def _affine_c(a: Any, rows: Any, scale: Any, shift: Any = None) -> Any:
+    """a * scale_c (+ shift_c) for per-channel (C,) vectors, one pass each over a's memory
+    order (its (M, C) rows when it has them); the result has a's shape and layout."""
+    if rows is None:
+        out = a * _per_channel(scale, a.ndim)
+        if shift is not None:
+            out += _per_channel(shift, a.ndim)
+        return out
+    out = rows * scale
+    if shift is not None:
+        out += shift
+    if a.ndim == 2:
+        return out
+    nhwc = (a.shape[0],) + a.shape[2:] + (a.shape[1],)
+    return out.reshape(nhwc).transpose((0, a.ndim - 1) + tuple(range(1, a.ndim - 1)))
+
+
 class BatchNorm(Function):
-    """y = (x - mean_c) / sqrt(var_c + eps) * w_c + b_c;  dL/dx = w_c * invstd_c * (g - mean(g)
-    - xhat * mean(g * xhat)) in training (batch statistics), w_c * invstd_c * g in eval."""
+    """y = (x - mean_c) * invstd_c * w_c + b_c, invstd = 1 / sqrt(var_c + eps).
+
+    Training (batch statistics over the M = N * H * W values of each channel), with
+    xhat = (x - mean) * invstd:  dL/db = sum g,  dL/dw = sum g * xhat,
+    dL/dx = w_c * invstd_c * (g - sum(g) / M - xhat * (dL/dw) / M).
+    Eval (running statistics, constants):  dL/dx = g * w_c * invstd_c.
+
+    Computed as per-channel coefficients, so neither xhat nor any product array is stored or
+    built: forward y = x * s_c + t_c (s = w * invstd, t = b - mean * s); backward from the two
+    channel sums sum(g) and sum(g * x) (``einsum``, no temporary), dL/dx = a_c * g + b_c * x + c_c.
+    The variance is E[x^2] - mean^2 (one pass); where some channel's |mean| exceeds 10 standard
+    deviations, both that and x * s + t would cancel float32 digits, so the op then works on the
+    centred x - mean instead (kept for backward). When channels are adjacent in memory
+    (conv2d's output) the passes run over the (M, C) rows.
+    """
 
     def forward(self, x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None,
                 running: tuple, training: bool, momentum: float, eps: float) -> np.ndarray:
-        axes = (0,) + tuple(range(2, x.ndim))
+        xp = get_array_module(x)
+        c = x.shape[1]
+        m = x.size // c
+        rows = _channel_rows(x)
         rm, rv = running
         if training:
-            xhat, mean, var, invstd = _normalize(x, axes, eps)
-            n = x.size // x.shape[1]
+            mean = _channel_sum(x, rows) / m
+            var = _channel_dot(x, x, rows, rows) / m - mean * mean
+        else:
+            mean, var = rm.astype(x.dtype), rv.astype(x.dtype)
+        if bool((var < 1e-2 * mean * mean).any()):
+            # |mean| > 10 std somewhere: E[x^2] - mean^2 and x * s + t would cancel away
+            # float32 digits, so normalise the centred x - mean (two passes, as the textbook)
+            x = x - _per_channel(mean, x.ndim)
+            rows = _channel_rows(x)
+            if training:  # the corrected two-pass form: the mean's own rounding removed too
+                resid = _channel_sum(x, rows) / m
+                x -= _per_channel(resid, x.ndim)
+                mean += resid
+                var = _channel_dot(x, x, rows, rows) / m
+            mean, centred = xp.zeros_like(mean), mean
+        else:
+            centred = mean
+        if training:
+            xp.maximum(var, 0, out=var)
             if rm is not None:
                 rm *= 1 - momentum
-                rm += momentum * mean.reshape(-1).astype(rm.dtype)
+                rm += momentum * centred.astype(rm.dtype)
             if rv is not None:
                 rv *= 1 - momentum
-                rv += (momentum * n / max(n - 1, 1)) * var.reshape(-1).astype(rv.dtype)
-        else:
-            invstd = _per_channel(1.0 / np.sqrt(rv + eps), x.ndim).astype(x.dtype)
-            xhat = (x - _per_channel(rm, x.ndim).astype(x.dtype)) * invstd
-        self.xhat, self.invstd, self.w, self.axes, self.training = xhat, invstd, w, axes, training
-        y = xhat * _per_channel(w, x.ndim) if w is not None else xhat.copy()
+                rv += (momentum * m / max(m - 1, 1)) * var.astype(rv.dtype)
+        invstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype)
+        scale = invstd * w if w is not None else invstd
+        shift = -mean * scale
         if b is not None:
-            y += _per_channel(b, x.ndim)
-        return y
+            shift += b
+        self.x, self.mean, self.invstd, self.w, self.training = x, mean, invstd, w, training
+        return _affine_c(x, rows, scale, shift)
 
     def backward(self, g: np.ndarray) -> tuple:
         nx, nw, nb = self.needs_input_grad
-        xhat, w, axes = self.xhat, self.w, self.axes
-        dxhat = g * _per_channel(w, g.ndim) if w is not None else g
+        x, mean, invstd, w = self.x, self.mean, self.invstd, self.w
+        m = x.size // x.shape[1]
+        rg, rx = _channel_rows(g), _channel_rows(x)
+        sg = _channel_sum(g, rg)
+        dw = invstd * (_channel_dot(g, x, rg, rx) - mean * sg)  # sum g * xhat
         dx = None
         if nx:
+            a = invstd * w if w is not None else invstd
             if self.training:
-                dx = _normalize_backward(dxhat, xhat, self.invstd, axes)
+                bx = -a * invstd * dw / m
+                dx = _affine_c(g, rg, a, -a * sg / m - bx * mean)
+                dx += x * _per_channel(bx, x.ndim)
             else:
-                dx = dxhat * self.invstd
-        dw = (g * xhat).sum(axis=axes) if nw else None
-        db = g.sum(axis=axes) if nb else None
-        return dx, dw, db
+                dx = _affine_c(g, rg, a)
+        return dx, dw if nw else None, sg if nb else None
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
