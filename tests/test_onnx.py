@@ -142,10 +142,103 @@ def test_unsupported_parts_are_named(tmp_path):
 
     with pytest.raises(deepwise.onnx.ExportError, match=r"the op Exp .* is run outside a layer"):
         deepwise.onnx.export(Odd(), dw.randn(2, 2), tmp_path / "b.onnx")
-    with pytest.raises(deepwise.onnx.ExportError, match=r"model \(MultiheadAttention\) is not "
-                       "exported yet"):
-        deepwise.onnx.export(nn.MultiheadAttention(4, 2), (dw.randn(3, 1, 4),) * 3,
+    with pytest.raises(deepwise.onnx.ExportError, match=r"model: unbatched \(2-D\) attention "
+                       "is not exported"):
+        deepwise.onnx.export(nn.MultiheadAttention(4, 2), (dw.randn(3, 4),) * 3,
                              tmp_path / "c.onnx")
+    with pytest.raises(deepwise.onnx.ExportError, match="add_bias_kv / add_zero_attn"):
+        deepwise.onnx.export(nn.MultiheadAttention(4, 2, add_bias_kv=True),
+                             (dw.randn(3, 1, 4),) * 3, tmp_path / "d.onnx")
     assert list(tmp_path.iterdir()) == []
     deepwise.onnx.export(nn.Linear(2, 2), dw.randn(1, 2), tmp_path / "ok.onnx")
     assert [p.name for p in tmp_path.iterdir()] == ["ok.onnx"]
+
+
+# ---- attention and Transformer layers ----------------------------------------------------------
+
+def _run(model, args, names, feeds=None, dynamic_axes=None):
+    """Export ``model`` on ``args``; onnxruntime's outputs on ``feeds`` (default: the same)
+    against deepwise's."""
+    model.eval()
+    sess = _session(model, args, input_names=names, dynamic_axes=dynamic_axes)
+    feeds = feeds or args
+    got = sess.run(None, {n: a.data for n, a in zip(names, feeds)})
+    want = model(*feeds)
+    want = [w for w in (want if isinstance(want, tuple) else (want,)) if w is not None]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w.data, rtol=1e-4, atol=1e-5)
+
+
+class _Attend(nn.Module):
+    """Attention as a model calls it: masks and options by keyword."""
+
+    def __init__(self, mha, **call):
+        super().__init__()
+        self.mha, self.call = mha, call
+
+    def forward(self, q, k, v):
+        return self.mha(q, k, v, **self.call)
+
+
+def test_multihead_attention_in_onnxruntime():
+    dw.manual_seed(0)
+    mha = nn.MultiheadAttention(8, 2, batch_first=True)
+    mha.in_proj_bias.data.uniform_(-0.5, 0.5)
+    x = dw.randn(2, 5, 8)
+    # self-attention with the weights; a new batch size and sequence length in onnxruntime
+    _run(_Attend(mha), (x, x, x), ["q", "k", "v"], (dw.randn(3, 7, 8),) * 3,
+         {n: {0: "batch", 1: "time"} for n in "qkv"})
+    # cross-attention with kdim/vdim, sequence first, a padding mask, weights per head
+    cross = nn.MultiheadAttention(8, 2, kdim=6, vdim=5)
+    pad = np.array([[False, False, False, True], [False, False, False, False]])
+    _run(_Attend(cross, key_padding_mask=dw.tensor(pad), average_attn_weights=False),
+         (dw.randn(3, 2, 8), dw.randn(4, 2, 6), dw.randn(4, 2, 5)), ["q", "k", "v"])
+    # a causal float mask, no weights
+    causal = nn.Transformer.generate_square_subsequent_mask(4)
+    _run(_Attend(nn.MultiheadAttention(8, 4, batch_first=True, bias=False), attn_mask=causal,
+                 need_weights=False), (dw.randn(2, 4, 8),) * 3, ["q", "k", "v"])
+
+
+@pytest.mark.parametrize("norm_first,activation", [(False, "relu"), (True, "gelu")])
+def test_transformer_encoder_and_decoder_layers_in_onnxruntime(norm_first, activation):
+    dw.manual_seed(1)
+    kw = dict(dim_feedforward=16, norm_first=norm_first, activation=activation)
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, batch_first=True, **kw), 2,
+                                nn.LayerNorm(8))
+    _run(enc, (dw.randn(2, 5, 8),), ["src"], (dw.randn(4, 5, 8),), {"src": {0: "batch"}})
+
+    class Decode(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = nn.TransformerDecoderLayer(8, 2, **kw)
+
+        def forward(self, tgt, memory):
+            mask = nn.Transformer.generate_square_subsequent_mask(tgt.shape[0])
+            return self.layer(tgt, memory, tgt_mask=mask)
+
+    _run(Decode(), (dw.randn(4, 2, 8), dw.randn(6, 2, 8)), ["tgt", "memory"])
+
+
+def test_whole_transformer_in_onnxruntime():
+    dw.manual_seed(2)
+
+    class Seq2Seq(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(11, 8)
+            self.tr = nn.Transformer(8, 2, 2, 1, 16, batch_first=True)
+            self.out = nn.Linear(8, 11)
+
+        def forward(self, src, tgt):
+            mask = nn.Transformer.generate_square_subsequent_mask(tgt.shape[1])
+            return self.out(self.tr(self.emb(src), self.emb(tgt), tgt_mask=mask))
+
+    src = dw.tensor(np.random.default_rng(0).integers(0, 11, (2, 6)))
+    tgt = dw.tensor(np.random.default_rng(1).integers(0, 11, (2, 3)))
+    model = Seq2Seq().eval()
+    _run(model, (src, tgt), ["src", "tgt"])
+    sess = _session(model, (src, tgt), input_names=["src", "tgt"])
+    logits = sess.run(None, {"src": src.data, "tgt": tgt.data})[0]
+    assert np.array_equal(logits.argmax(-1), model(src, tgt).data.argmax(-1))

@@ -11,7 +11,11 @@ How it works, in one screen:
 2. Each recorded step becomes ONNX nodes, wired by the identity of the tensors that flowed
    (a tensor's name is ``t<id>`` until it is an input or output); weights become initializers.
    PyTorch's layouts are converted where ONNX's differ: LSTM gates (i, f, g, o) -> (i, o, f, c),
-   GRU gates (r, z, n) -> (z, r, h) with ``linear_before_reset=1``.
+   GRU gates (r, z, n) -> (z, r, h) with ``linear_before_reset=1``. MultiheadAttention is
+   written out as its math (projections, heads, ``softmax(q k^T / sqrt(d) + mask) v``, output
+   projection); its masks, passed as keyword arguments, are caught by a wrapper of its forward
+   during the export and become constants. Transformer encoder/decoder layers are the sum of
+   their parts: attention, Linear, LayerNorm, Dropout layers and the residual additions.
 3. ``dynamic_axes`` names the axes that may change size (``{"x": {0: "batch"}}``); the reshapes
    recorded keep such an axis as it is (``0`` in ONNX's Reshape) rather than baking its size in.
 
@@ -20,6 +24,7 @@ Needs the ``onnx`` package (``pip install onnx``); nothing else from ONNX runs h
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Sequence
 from typing import IO, Any
@@ -55,11 +60,8 @@ def _onnx() -> Any:
 _LEAVES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d,
            nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.ReLU, nn.Tanh, nn.Sigmoid,
            nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Softplus, nn.Softmax, nn.LogSoftmax,
-           nn.Dropout, nn.Dropout2d, nn.Flatten, nn.Identity, nn.Embedding, nn.LSTM, nn.GRU)
-
-
-_NOT_YET = (nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer,
-            nn.Transformer)
+           nn.Dropout, nn.Dropout2d, nn.Flatten, nn.Identity, nn.Embedding, nn.LSTM, nn.GRU,
+           nn.MultiheadAttention)
 
 
 class _Graph:
@@ -70,6 +72,7 @@ class _Graph:
         self.nodes: list = []
         self.inits: list = []
         self.names: dict[int, str] = {}
+        self.calls: dict[int, list] = {}  # MultiheadAttention -> its calls' bound arguments
         self.keep: list = []  # the traced tensors stay alive, so their ids stay unique
         self.k = 0
 
@@ -162,8 +165,75 @@ def _rnn(g: _Graph, m: Any, x: str, out: Any, batch_first: bool) -> None:
         g.bind(state, h_n)
 
 
+def _mask_const(g: _Graph, mask: Any, dt: np.dtype, shape: tuple, what: str, path: str) -> str:
+    """An attention mask as an additive constant: bool True -> -inf, a float mask as it is."""
+    m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if isinstance(mask, Tensor) and mask.requires_grad:
+        raise ExportError(f"onnx.export: {path}: a {what} that requires grad is not exported")
+    m = np.where(m, -np.inf, 0).astype(dt) if m.dtype == bool else m.astype(dt)
+    return g.const(m.reshape(shape), what)
+
+
+def _mha(g: _Graph, m: Any, call: Any, out: Any, path: str) -> None:
+    """MultiheadAttention in eval mode as ONNX nodes: per head ``softmax(q k^T s + mask) v``.
+    Sequence lengths and the batch stay free (Reshape's 0 copies an axis) unless a mask of
+    fixed size is given."""
+    a = call.arguments
+    q_t, k_t, v_t = a["query"], a["key"], a["value"]
+    if q_t.ndim != 3:
+        raise ExportError(f"onnx.export: {path}: unbatched (2-D) attention is not exported; "
+                          "add the batch axis")
+    if m.bias_k is not None or m.add_zero_attn:
+        raise ExportError(f"onnx.export: {path}: add_bias_kv / add_zero_attn is not exported")
+    e, h, d = m.embed_dim, m.num_heads, m.head_dim
+    dt = q_t.data.dtype
+    names = [g.name(t, path) for t in (q_t, k_t, v_t)]
+    if not m.batch_first:  # (L, N, E) -> (N, L, E)
+        names = [g.node("Transpose", [n], perm=[1, 0, 2])[0] for n in names]
+    b = m.in_proj_bias.data if m.in_proj_bias is not None else None
+    if m._qkv_same_embed_dim:
+        w = m.in_proj_weight.data
+        ws = (w[:e], w[e:2 * e], w[2 * e:])
+    else:
+        ws = (m.q_proj_weight.data, m.k_proj_weight.data, m.v_proj_weight.data)
+    heads = []
+    for j, (n, wj) in enumerate(zip(names, ws)):
+        y = g.node("MatMul", [n, g.const(wj.T, "W")])[0]
+        if b is not None:
+            y = g.node("Add", [y, g.const(b[j * e:(j + 1) * e], "b")])[0]
+        y = g.node("Reshape", [y, g.const(np.array([0, 0, h, d], np.int64), "shape")])[0]
+        # q, v: (N, H, T, d); k: (N, H, d, S) (transposed for q k^T)
+        heads.append(g.node("Transpose", [y], perm=[0, 2, 3, 1] if j == 1 else [0, 2, 1, 3])[0])
+    s = g.node("MatMul", heads[:2])[0]
+    s = g.node("Mul", [s, g.const(np.array(1.0 / np.sqrt(d), dt), "scale")])[0]
+    n_b, n_l, n_s = (q_t.shape[0 if m.batch_first else 1], q_t.shape[1 if m.batch_first else 0],
+                     k_t.shape[1 if m.batch_first else 0])
+    if a["attn_mask"] is not None:
+        am = a["attn_mask"]
+        shape = (n_l, n_s) if tuple(am.shape) == (n_l, n_s) else (n_b, h, n_l, n_s)
+        s = g.node("Add", [s, _mask_const(g, am, dt, shape, "attn_mask", path)])[0]
+    if a["key_padding_mask"] is not None:
+        s = g.node("Add", [s, _mask_const(g, a["key_padding_mask"], dt, (n_b, 1, 1, n_s),
+                                          "key_padding_mask", path)])[0]
+    p = g.node("Softmax", [s], axis=-1)[0]
+    o = g.node("Transpose", [g.node("MatMul", [p, heads[2]])[0]], perm=[0, 2, 1, 3])[0]
+    o = g.node("Reshape", [o, g.const(np.array([0, 0, e], np.int64), "shape")])[0]
+    o = g.node("MatMul", [o, g.const(m.out_proj.weight.data.T, "W")])[0]
+    if m.out_proj.bias is not None:
+        o = g.node("Add", [o, g.const(m.out_proj.bias.data, "b")])[0]
+    if not m.batch_first:
+        o = g.node("Transpose", [o], perm=[1, 0, 2])[0]
+    g.bind(out[0], o)
+    if out[1] is not None:
+        g.bind(out[1], g.node("ReduceMean", [p], axes=[1], keepdims=0)[0]
+               if a["average_attn_weights"] else p)
+
+
 def _layer(g: _Graph, m: Any, args: tuple, out: Any, path: str) -> None:
     """The ONNX nodes of one known layer ``m`` called on ``args`` giving ``out``."""
+    if isinstance(m, nn.MultiheadAttention):
+        _mha(g, m, g.calls[id(m)].pop(), out, path)
+        return
     x = g.name(args[0], path)
 
     def done(name: str) -> None:
@@ -236,11 +306,7 @@ def _layer(g: _Graph, m: Any, args: tuple, out: Any, path: str) -> None:
         if m.approximate != "none":
             raise ExportError(f"onnx.export: {path}: GELU(approximate={m.approximate!r}) is "
                               "not exported")
-        # 0.5 x (1 + erf(x / sqrt 2)) (ONNX's Gelu needs opset 20)
-        dt = args[0].data.dtype
-        e = g.node("Erf", [g.node("Div", [x, g.const(np.array(np.sqrt(2.0), dt), "c")])[0]])[0]
-        one = g.node("Add", [e, g.const(np.array(1.0, dt), "c")])[0]
-        done(g.node("Mul", [g.node("Mul", [x, one])[0], g.const(np.array(0.5, dt), "c")])[0])
+        done(_gelu(g, x, args[0].data.dtype))
     elif isinstance(m, (nn.Softmax, nn.LogSoftmax)):
         dim = m.dim if m.dim is not None else -1
         done(g.node("Softmax" if isinstance(m, nn.Softmax) else "LogSoftmax", [x], axis=dim)[0])
@@ -260,6 +326,13 @@ def _layer(g: _Graph, m: Any, args: tuple, out: Any, path: str) -> None:
         if getattr(m, "proj_size", 0):
             raise ExportError(f"onnx.export: {path}: LSTM proj_size is not exported")
         _rnn(g, m, x, out, m.batch_first)
+
+
+def _gelu(g: _Graph, x: str, dt: np.dtype) -> str:
+    """0.5 x (1 + erf(x / sqrt 2)) (ONNX's Gelu needs opset 20)."""
+    e = g.node("Erf", [g.node("Div", [x, g.const(np.array(np.sqrt(2.0), dt), "c")])[0]])[0]
+    one = g.node("Add", [e, g.const(np.array(1.0, dt), "c")])[0]
+    return g.node("Mul", [g.node("Mul", [x, one])[0], g.const(np.array(0.5, dt), "c")])[0]
 
 
 def _glue(g: _Graph, fn: Any, outs: tuple, dynamic: set[int]) -> None:
@@ -293,6 +366,9 @@ def _glue(g: _Graph, fn: Any, outs: tuple, dynamic: set[int]) -> None:
     if type(fn) in acts:
         g.bind(out, g.node(acts[type(fn)], [g.name(ins[0], where)])[0])
         return
+    if isinstance(fn, _act.GELU) and fn.approximate == "none":  # F.gelu (a Transformer's)
+        g.bind(out, _gelu(g, g.name(ins[0], where), out.data.dtype))
+        return
     if isinstance(fn, _shape.Cat):
         g.bind(out, g.node("Concat", [g.name(t, where) for t in ins], axis=int(fn.dim))[0])
         return
@@ -321,8 +397,10 @@ def export(model: Any, args: Any, f: str | os.PathLike | IO[bytes], *,
 
     Layers exported: Linear, Conv1d/2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), BatchNorm,
     LayerNorm, ReLU, Tanh, Sigmoid, LeakyReLU, ELU, GELU, SiLU, Softplus, (Log)Softmax, Dropout,
-    Flatten, Embedding, LSTM and GRU (any layers, bidirectional, batch_first); between them:
-    reshapes, permutes, concatenation, and sums/products/matmuls of two traced tensors.
+    Flatten, Embedding, LSTM and GRU (any layers, bidirectional, batch_first),
+    MultiheadAttention (batched; masks become constants), and so the Transformer encoder and
+    decoder layers (relu or gelu) and nn.Transformer; between layers: reshapes, permutes,
+    concatenation, relu/tanh/sigmoid/gelu, and sums/products/matmuls of two traced tensors.
     """
     onnx = _onnx()
     if opset_version < OPSET:
@@ -347,11 +425,6 @@ def export(model: Any, args: Any, f: str | os.PathLike | IO[bytes], *,
     dynamic_dims = {int(a) for v in dyn.values() for a in v}
 
     def pre(m: Any, a: tuple) -> None:
-        if isinstance(m, _NOT_YET) and not errors:
-            errors.append(ExportError(
-                f"onnx.export: {paths.get(id(m), type(m).__name__)} ({type(m).__name__}) is not "
-                "exported yet: attention and Transformer layers have no ONNX translation in "
-                "deepwise (Linear, Conv, pooling, norms, activations, Embedding, LSTM/GRU do)"))
         if isinstance(m, _LEAVES):
             depth[0] += 1
 
@@ -372,6 +445,19 @@ def export(model: Any, args: Any, f: str | os.PathLike | IO[bytes], *,
             except Exception as e:
                 errors.append(e)
 
+    def catch_kwargs(m: Any) -> Any:  # attention's masks come as keyword arguments
+        sig = inspect.signature(type(m).forward)
+
+        def forward(*a: Any, **kw: Any) -> Any:
+            call = sig.bind(m, *a, **kw)
+            call.apply_defaults()
+            g.calls.setdefault(id(m), []).append(call)
+            return type(m).forward(m, *a, **kw)
+        return forward
+
+    attention = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
+    for m in attention:
+        m.__dict__["forward"] = catch_kwargs(m)
     was_training = model.training
     model.eval()
     handles = [_module.register_module_forward_pre_hook(pre),
@@ -382,6 +468,8 @@ def export(model: Any, args: Any, f: str | os.PathLike | IO[bytes], *,
     finally:
         for h in handles:
             h.remove()
+        for m in attention:
+            m.__dict__.pop("forward", None)
         model.train(was_training)
     if errors:
         raise errors[0]
