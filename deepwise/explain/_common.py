@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function
+from ..backend import to_numpy
 from ..tensor import Tensor
 
 # --------------------------------------------------------------------------------------------
@@ -40,7 +41,7 @@ class ArraySummary:
 
     @classmethod
     def of(cls, a: Any, max_numbers: int = 8) -> ArraySummary:
-        arr = np.asarray(a.data if isinstance(a, Tensor) else a)
+        arr = np.asarray(to_numpy(a.data if isinstance(a, Tensor) else a))
         if arr.dtype.kind not in "fiub":
             arr = arr.astype(np.float64)
         x = arr.astype(np.float64, copy=False)
@@ -190,9 +191,10 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 100) -> str:
 
 
 def to_array(x: Any) -> np.ndarray:
-    """A Tensor's array, or ``np.asarray`` of anything else (a PyTorch tensor is accepted)."""
+    """A Tensor's array (on the host: a device tensor is copied), or ``np.asarray`` of anything
+    else (a PyTorch tensor is accepted)."""
     if isinstance(x, Tensor):
-        return x.data
+        return to_numpy(x.data)
     if hasattr(x, "detach") and hasattr(x, "numpy"):
         return x.detach().cpu().numpy()
     return np.asarray(x)

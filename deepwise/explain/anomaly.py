@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function, observe_backward, observe_forward
+from ..backend import to_numpy
 from ..nn.module import ROOT_NAME, Module, module_call_stack
 
 __all__ = ["detect_anomaly", "AnomalyError", "Origin"]
@@ -102,7 +103,7 @@ def _module_path(stack: tuple[Module, ...]) -> tuple[str | None, str | None]:
 
 def _nonfinite(arr: Any) -> str | None:
     """'NaN', '+inf', '-inf' (first kind found, with a count) or None when all finite."""
-    a = np.asarray(arr)
+    a = np.asarray(to_numpy(arr))  # a device array: read from a host copy
     if a.dtype.kind not in "fc" or np.isfinite(a).all():
         return None
     nan, pos, neg = int(np.isnan(a).sum()), int(np.isposinf(a).sum()), int(np.isneginf(a).sum())

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .. import optim
+from ..backend import to_numpy
 from ..nn.parameter import Parameter
 from ..tensor import Tensor
 from ._common import figure, fmt, save_figure
@@ -99,7 +100,7 @@ def descend(surface: str | Surface, opt_class: type = optim.SGD, steps: int = 10
         s.f(p).backward()
         opt.step()
         path[i + 1] = p.data
-        if not np.isfinite(p.data).all():
+        if not np.isfinite(to_numpy(p.data)).all():
             path[i + 2:] = np.nan
             break
     return path

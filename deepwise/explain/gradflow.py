@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import to_numpy
 from ..train.callbacks import Callback
 from ._common import figure, fmt, save_figure
 
@@ -52,7 +53,7 @@ def _layers(model: Any) -> list[tuple[str, list[tuple[str, Any]]]]:
 
 
 def _norm(arrays: list[np.ndarray]) -> float:
-    return math.sqrt(sum(float(np.vdot(a, a).real) for a in arrays))
+    return math.sqrt(sum(float(np.vdot(h, h).real) for h in map(to_numpy, arrays)))
 
 
 class GradientFlow(Callback):

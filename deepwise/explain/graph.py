@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import to_numpy
 from ..tensor import Tensor
 from ._common import ArraySummary, atomic_write, fmt, param_names, walk
 
@@ -87,7 +88,7 @@ def graph(tensor: Tensor, path: str | os.PathLike | None = None, params: Any = N
         if show_values:
             label += "\n" + _value_text(t, max_numbers)
             if t.grad is not None:
-                label += f"\n|grad| = {fmt(float(np.linalg.norm(t.grad.data)))}"
+                label += f"\n|grad| = {fmt(float(np.linalg.norm(to_numpy(t.grad.data))))}"
         lines.append(f"  {nid} [shape=box, style=\"filled\", fillcolor=\"{color}\", "
                      f"label={_q(label)}];")
         return nid

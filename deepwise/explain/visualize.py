@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import no_grad
+from ..backend import to_numpy
 from ..nn.module import Module, register_module_forward_hook
 from ..tensor import Tensor, as_tensor
 from ._common import figure, module_names, mosaic, save_figure, to_array
@@ -120,7 +121,7 @@ def feature_maps(model: Module, image: Any, path: str | os.PathLike | None = Non
             return
         if wanted is not None and name not in wanted:
             return
-        maps.setdefault(name or "model", np.array(out.data[0], dtype=np.float64))
+        maps.setdefault(name or "model", np.array(to_numpy(out.data[0]), dtype=np.float64))
 
     was_training = model.training
     model.eval()

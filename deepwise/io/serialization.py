@@ -154,6 +154,7 @@ def _dotted(path: tuple) -> str:
 
 
 def _store(arr: np.ndarray, path: tuple, arrays: dict[str, np.ndarray]) -> str:
+    arr = backend.to_numpy(arr)  # a device array is saved from a host copy
     if arr.dtype.kind not in "biuf":
         raise SerializationError(f"save: cannot store the array at '{_dotted(path)}': dtype "
                                  f"{arr.dtype} (only bool, int, uint and float arrays)")
@@ -185,7 +186,7 @@ def _encode(obj: Any, path: tuple, arrays: dict[str, np.ndarray]) -> Any:
         return {_PARAM: [_store(obj.data, path, arrays), obj.requires_grad]}
     if isinstance(obj, Tensor):
         return {_TENSOR: _store(obj.data, path, arrays)}
-    if isinstance(obj, np.ndarray):
+    if isinstance(obj, np.ndarray) or backend.is_device_array(obj):
         return {_NDARRAY: _store(obj, path, arrays)}
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
@@ -276,13 +277,17 @@ def load(path: str | os.PathLike | IO[bytes], map_location: Any = None, *,
     and filled in. With ``weights_only=True`` (the default, as in PyTorch) only deepwise's own
     classes and those allow-listed by ``deepwise.serialization.add_safe_globals([...])`` (or the
     ``safe_globals([...])`` context) are looked up; ``weights_only=False`` trusts the file and
-    imports the modules it names. ``map_location`` must be the CPU (or None).
+    imports the modules it names. ``map_location="cuda"`` puts every tensor (and a whole
+    module's parameters) on the GPU; None or ``"cpu"`` keeps them on the host, where files
+    are read. (``model.load_state_dict(load(path))`` copies onto the model's own device.)
     """
-    if map_location is not None and str(getattr(map_location, "type", map_location)) != "cpu" \
-            and not callable(map_location) and not isinstance(map_location, dict):
-        raise ValueError(f"load: map_location={map_location!r}: deepwise has no GPU backend, "
-                         "tensors load on 'cpu'")
+    device = None
+    if map_location is not None and not callable(map_location) and \
+            not isinstance(map_location, dict):
+        device = backend.as_device(map_location, "load: map_location")
     _LOAD_OPTIONS.weights_only = bool(weights_only)
+    if device is not None and device != "cpu":
+        return _map_to(load(path, weights_only=weights_only, mmap=mmap), device)
     st = _safetensors()
     if hasattr(path, "read"):
         return _load_bytes(path.read(), getattr(path, "name", "<file object>"))
@@ -298,6 +303,20 @@ def load(path: str | os.PathLike | IO[bytes], map_location: Any = None, *,
             f"load: '{path}' is not a readable safetensors file - it is truncated, corrupt, or in "
             f"another format (safetensors says: {e})") from e
     return _rebuild(path, metadata, arrays)
+
+
+def _map_to(obj: Any, device: Any) -> Any:
+    """``obj`` (what load read) with every tensor, and every module's parameters, on ``device``."""
+    if isinstance(obj, Tensor):
+        moved = obj.to(device).detach()
+        return moved.requires_grad_(obj.requires_grad) if obj.is_floating_point() else moved
+    if isinstance(obj, dict):
+        return type(obj)((k, _map_to(v, device)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)) and not hasattr(obj, "_fields"):
+        return type(obj)(_map_to(v, device) for v in obj)
+    if hasattr(obj, "_parameters") and hasattr(obj, "to"):  # a whole nn.Module
+        return obj.to(device)
+    return obj
 
 
 def _load_bytes(data: bytes, where: str) -> Any:

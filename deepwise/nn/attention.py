@@ -48,7 +48,7 @@ def _mask_bias(mask: Any, what: str, dtype: Any) -> Any:
         return None
     m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype == bool:
-        return np.where(m, -np.inf, 0).astype(dtype)
+        return backend.get_array_module(m).where(m, -np.inf, 0).astype(dtype)
     if m.dtype.kind == "f":
         if isinstance(mask, Tensor) and mask.requires_grad:
             return mask
@@ -73,7 +73,8 @@ def _pad_col(bias: Any) -> Any:
         return None
     if isinstance(bias, Tensor):
         return _shape.pad(bias, (0, 1))
-    return np.concatenate([bias, np.zeros(bias.shape[:-1] + (1,), bias.dtype)], axis=-1)
+    xp = backend.get_array_module(bias)
+    return xp.concatenate([bias, xp.zeros(bias.shape[:-1] + (1,), bias.dtype)], axis=-1)
 
 
 class MultiheadAttention(Module):
@@ -458,7 +459,8 @@ class LuongAttention(Module):
         query, values, mask, single = _rnn_inputs(query, keys, values, key_padding_mask,
                                                   (self.query_size, self.key_size))
         k = keys if self.weight is None else _linalg.linear(keys, self.weight)  # W k_j
-        bias = None if mask is None else np.where(mask, -np.inf, 0).astype(query.dtype)[:, None]
+        bias = None if mask is None else backend.get_array_module(mask).where(
+            mask, -np.inf, 0).astype(query.dtype)[:, None]
         ctx, w = _attention.ScaledDotProductAttention.apply(query, k, values, bias, scale=1.0,
                                                             need_weights=True)
         if single:

@@ -94,7 +94,7 @@ def _as_array(value: Any, key: str) -> np.ndarray:
     with ``.detach().cpu().numpy()`` (a PyTorch tensor)."""
     if isinstance(value, Tensor):
         return value.data
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray) or backend.is_device_array(value):
         return value
     if hasattr(value, "detach") and hasattr(value, "numpy"):
         return value.detach().cpu().numpy()
@@ -562,11 +562,12 @@ class Module:
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(errors))
-        for t, arr in todo:
+        for t, arr in todo:  # onto the device each parameter lives on (host files, GPU models)
+            arr = backend.move(arr, t.device)
             if assign:
-                t.data = np.array(arr, copy=True)
+                t.data = arr.copy() if backend.is_device_array(arr) else np.array(arr, copy=True)
             else:
-                np.copyto(t.data, arr, casting="unsafe")
+                backend.get_array_module(t.data).copyto(t.data, arr, casting="unsafe")
             t._version += 1
         return IncompatibleKeys(missing, unexpected)
 

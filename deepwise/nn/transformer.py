@@ -37,13 +37,14 @@ __all__ = ["TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEnc
            "TransformerDecoder", "Transformer", "generate_square_subsequent_mask"]
 
 
-def generate_square_subsequent_mask(sz: int, dtype: Any = None) -> Tensor:
+def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Tensor:
     """The causal mask (sz, sz): 0 on and below the diagonal, -inf above (position i may not
-    attend to j > i). Float, in the default dtype."""
+    attend to j > i). Float, in the default dtype, on ``device`` (PyTorch's signature)."""
     from .. import backend
 
     dt = backend.get_default_dtype() if dtype is None else np.dtype(dtype)
-    return Tensor._make(np.triu(np.full((sz, sz), -np.inf, dt), 1))
+    mask = Tensor._make(np.triu(np.full((sz, sz), -np.inf, dt), 1))
+    return mask if device is None else mask.to(device)
 
 
 def _activation(activation: str | Callable) -> Callable:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import get_array_module
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["Adadelta"]
@@ -41,29 +42,31 @@ class Adadelta(Optimizer):
             self._require(group, key, group[key] >= 0, ">= 0")
 
     def _init_state(self, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
-        return {"step": 0, "square_avg": np.zeros_like(p), "acc_delta": np.zeros_like(p)}
+        xp = get_array_module(p)
+        return {"step": 0, "square_avg": xp.zeros_like(p), "acc_delta": xp.zeros_like(p)}
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
+        xp = get_array_module(p, g)
         state["step"] += 1
         rho, eps = group["rho"], group["eps"]
         g = self._grad_term(p, g, group, group["weight_decay"])
         v, u = state["square_avg"], state["acc_delta"]
         tmp = self._tmp(p, 0)
         v *= rho
-        np.multiply(g, g, out=tmp)
+        xp.multiply(g, g, out=tmp)
         tmp *= 1 - rho
         v += tmp
         std = self._tmp(p, 2)
-        np.add(v, eps, out=std)
-        np.sqrt(std, out=std)
+        xp.add(v, eps, out=std)
+        xp.sqrt(std, out=std)
         delta = self._tmp(p, 3)
-        np.add(u, eps, out=delta)
-        np.sqrt(delta, out=delta)
+        xp.add(u, eps, out=delta)
+        xp.sqrt(delta, out=delta)
         delta /= std
         delta *= g
         u *= rho
-        np.multiply(delta, delta, out=tmp)
+        xp.multiply(delta, delta, out=tmp)
         tmp *= 1 - rho
         u += tmp
         delta *= -group["lr"]

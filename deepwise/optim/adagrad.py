@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import get_array_module
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["Adagrad"]
@@ -42,20 +43,22 @@ class Adagrad(Optimizer):
             self._require(group, key, group[key] >= 0, ">= 0")
 
     def _init_state(self, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
-        return {"step": 0, "sum": np.full_like(p, group["initial_accumulator_value"])}
+        xp = get_array_module(p)
+        return {"step": 0, "sum": xp.full_like(p, group["initial_accumulator_value"])}
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
+        xp = get_array_module(p, g)
         state["step"] += 1
         clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         g = self._grad_term(p, g, group, group["weight_decay"])
         s = state["sum"]
         tmp = self._tmp(p, 0)
-        np.multiply(g, g, out=tmp)
+        xp.multiply(g, g, out=tmp)
         s += tmp
         std = self._tmp(p, 2)
-        np.sqrt(s, out=std)
+        xp.sqrt(s, out=std)
         std += group["eps"]
-        np.multiply(g, -clr, out=tmp)
+        xp.multiply(g, -clr, out=tmp)
         tmp /= std
         p += tmp

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import get_array_module
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["Adamax"]
@@ -39,10 +40,12 @@ class Adamax(Optimizer):
             self._require(group, key, group[key] >= 0, ">= 0")
 
     def _init_state(self, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
-        return {"step": 0, "exp_avg": np.zeros_like(p), "exp_inf": np.zeros_like(p)}
+        xp = get_array_module(p)
+        return {"step": 0, "exp_avg": xp.zeros_like(p), "exp_inf": xp.zeros_like(p)}
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
+        xp = get_array_module(p, g)
         state["step"] += 1
         b1, b2 = group["betas"]
         g = self._grad_term(p, g, group, group["weight_decay"])
@@ -50,5 +53,5 @@ class Adamax(Optimizer):
         m *= b1
         self._axpy(m, 1 - b1, g)
         u *= b2
-        np.maximum(u, np.abs(g) + group["eps"], out=u)
+        xp.maximum(u, xp.abs(g) + group["eps"], out=u)
         p -= (group["lr"] / (1 - b1 ** state["step"])) * (m / u)

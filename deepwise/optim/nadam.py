@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import get_array_module
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["NAdam"]
@@ -45,11 +46,13 @@ class NAdam(Optimizer):
             self._require(group, key, group[key] >= 0, ">= 0")
 
     def _init_state(self, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
-        return {"step": 0, "mu_product": 1.0, "exp_avg": np.zeros_like(p),
-                "exp_avg_sq": np.zeros_like(p)}
+        xp = get_array_module(p)
+        return {"step": 0, "mu_product": 1.0, "exp_avg": xp.zeros_like(p),
+                "exp_avg_sq": xp.zeros_like(p)}
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
+        xp = get_array_module(p, g)
         state["step"] += 1
         t, lr, (b1, b2), psi = state["step"], group["lr"], group["betas"], group["momentum_decay"]
         wd = group["weight_decay"]
@@ -66,6 +69,6 @@ class NAdam(Optimizer):
         self._axpy(m, 1 - b1, g)
         v *= b2
         self._axpy(v, 1 - b2, g * g)
-        denom = np.sqrt(v / (1 - b2 ** t)) + group["eps"]
+        denom = xp.sqrt(v / (1 - b2 ** t)) + group["eps"]
         p -= (lr * (1 - mu) / (1 - prod)) * (g / denom)
         p -= (lr * mu_next / (1 - prod * mu_next)) * (m / denom)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import get_array_module
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["RAdam"]
@@ -46,10 +47,12 @@ class RAdam(Optimizer):
             self._require(group, key, group[key] >= 0, ">= 0")
 
     def _init_state(self, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
-        return {"step": 0, "exp_avg": np.zeros_like(p), "exp_avg_sq": np.zeros_like(p)}
+        xp = get_array_module(p)
+        return {"step": 0, "exp_avg": xp.zeros_like(p), "exp_avg_sq": xp.zeros_like(p)}
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
+        xp = get_array_module(p, g)
         state["step"] += 1
         t, lr, (b1, b2) = state["step"], group["lr"], group["betas"]
         wd = group["weight_decay"]
@@ -68,6 +71,6 @@ class RAdam(Optimizer):
         if rho_t > 5:
             rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf /
                              ((rho_inf - 4) * (rho_inf - 2) * rho_t))
-            p -= (lr * rect * math.sqrt(bc2) / bc1) * (m / (np.sqrt(v) + group["eps"]))
+            p -= (lr * rect * math.sqrt(bc2) / bc1) * (m / (xp.sqrt(v) + group["eps"]))
         else:
             p -= (lr / bc1) * m

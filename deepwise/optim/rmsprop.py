@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import get_array_module
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["RMSprop"]
@@ -46,47 +47,49 @@ class RMSprop(Optimizer):
         self._require(group, "alpha", group["alpha"] >= 0, ">= 0")
 
     def _init_state(self, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
-        state: dict[str, Any] = {"step": 0, "square_avg": np.zeros_like(p)}
+        xp = get_array_module(p)
+        state: dict[str, Any] = {"step": 0, "square_avg": xp.zeros_like(p)}
         if group["momentum"] > 0:
-            state["momentum_buffer"] = np.zeros_like(p)
+            state["momentum_buffer"] = xp.zeros_like(p)
         if group["centered"]:
-            state["grad_avg"] = np.zeros_like(p)
+            state["grad_avg"] = xp.zeros_like(p)
         return state
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
+        xp = get_array_module(p, g)
         lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
         state["step"] += 1
         g = self._grad_term(p, g, group, group["weight_decay"])
         v = state["square_avg"]
         tmp = self._tmp(p, 0)
         v *= alpha
-        np.multiply(g, 1 - alpha, out=tmp)
+        xp.multiply(g, 1 - alpha, out=tmp)
         tmp *= g
         v += tmp
         s = self._tmp(p, 2)
         if group["centered"]:
             a = state.get("grad_avg")
             if a is None:
-                a = state["grad_avg"] = np.zeros_like(p)
-            np.subtract(g, a, out=tmp)  # a <- a + (1 - alpha)(g - a)
+                a = state["grad_avg"] = xp.zeros_like(p)
+            xp.subtract(g, a, out=tmp)  # a <- a + (1 - alpha)(g - a)
             tmp *= 1 - alpha
             a += tmp
-            np.multiply(a, a, out=s)
-            np.subtract(v, s, out=s)
-            np.sqrt(s, out=s)
+            xp.multiply(a, a, out=s)
+            xp.subtract(v, s, out=s)
+            xp.sqrt(s, out=s)
         else:
-            np.sqrt(v, out=s)
+            xp.sqrt(v, out=s)
         s += eps
         if momentum > 0:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = np.zeros_like(p)
+                buf = state["momentum_buffer"] = xp.zeros_like(p)
             buf *= momentum
-            np.divide(g, s, out=tmp)
+            xp.divide(g, s, out=tmp)
             buf += tmp
             self._axpy(p, -lr, buf)
         else:
-            np.multiply(g, -lr, out=tmp)
+            xp.multiply(g, -lr, out=tmp)
             tmp /= s
             p += tmp

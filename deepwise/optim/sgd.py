@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import get_array_module
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["SGD"]
@@ -48,19 +49,20 @@ class SGD(Optimizer):
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
+        xp = get_array_module(p, g)
         momentum = group["momentum"]
         d = self._grad_term(p, g, group, group["weight_decay"])
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = np.array(d, copy=True)
+                buf = state["momentum_buffer"] = xp.array(d, copy=True)
             else:
                 buf *= momentum
                 self._axpy(buf, 1 - group["dampening"], d)
             if group["nesterov"]:
                 if d is g:  # never write into the caller's gradient
                     d = self._tmp(p, 1)
-                    np.copyto(d, g)
+                    xp.copyto(d, g)
                 self._axpy(d, momentum, buf)
             else:
                 d = buf
