@@ -87,7 +87,6 @@ class FakeArray:
     """A device array: a NumPy array inside, NumPy's methods and operators outside."""
 
     __slots__ = ("_a", "__weakref__")
-    __array_ufunc__ = None  # ndarray + FakeArray -> FakeArray.__radd__, which refuses ndarrays
     __hash__ = None  # type: ignore[assignment]  # unhashable, as device arrays are
 
     def __init__(self, a: np.ndarray) -> None:
@@ -97,6 +96,10 @@ class FakeArray:
 
     def __array__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(IMPLICIT)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``np.exp(a)``, ``ndarray + a``: a NumPy ufunc met a device array - refused."""
+        raise TypeError(f"fake_device: numpy.{ufunc.__name__} got a device array: {IMPLICIT}")
 
     def __getattr__(self, name: str) -> Any:
         if name == "_a" or name.startswith("__"):  # no __array_interface__ ...: no silent copy

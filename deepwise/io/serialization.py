@@ -306,7 +306,10 @@ def load(path: str | os.PathLike | IO[bytes], map_location: Any = None, *,
 
 
 def _map_to(obj: Any, device: Any) -> Any:
-    """``obj`` (what load read) with every tensor, and every module's parameters, on ``device``."""
+    """``obj`` (what load read) with every tensor and array, and every module's parameters, on
+    ``device`` (a NumPy array - a state-dict value - becomes a device array)."""
+    if isinstance(obj, np.ndarray):
+        return backend.move(obj, device)
     if isinstance(obj, Tensor):
         moved = obj.to(device).detach()
         return moved.requires_grad_(obj.requires_grad) if obj.is_floating_point() else moved
