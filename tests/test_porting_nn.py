@@ -182,7 +182,17 @@ def test_parameter_list_and_dict():
     m2.means.append(dw.zeros(2))
     m2.load_state_dict(sd)
     assert np.array_equal(np.asarray(m2.means[3].data), np.ones(2))
+    # a plain dict is added in sorted key order (PyTorch's rule), an OrderedDict in its own
+    from collections import OrderedDict
+
+    pairs = {"z": dw.zeros(1), "a": dw.zeros(1), "m": dw.zeros(1)}
+    assert list(nn.ParameterDict(pairs).keys()) == ["a", "m", "z"]
+    assert list(nn.ParameterDict(OrderedDict(pairs)).keys()) == ["z", "a", "m"]
+    assert list(nn.ParameterDict(list(pairs.items())).keys()) == ["z", "a", "m"]
     needs_torch()
+    tpairs = {k: torch.nn.Parameter(torch.zeros(1)) for k in pairs}
+    assert list(torch.nn.ParameterDict(tpairs).keys()) == ["a", "m", "z"]
+    assert list(torch.nn.ParameterDict(OrderedDict(tpairs)).keys()) == ["z", "a", "m"]
     tl = torch.nn.ParameterList([torch.nn.Parameter(torch.zeros(2)) for _ in range(4)])
     td = torch.nn.ParameterDict({"a": torch.nn.Parameter(torch.ones(2))})
     assert list(tl.state_dict()) == list(m.means.state_dict())

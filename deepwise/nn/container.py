@@ -312,7 +312,8 @@ class ParameterList(Module):
 
 
 class ParameterDict(Module):
-    """A dict of parameters (insertion-ordered), registered under their keys. Tensors are
+    """A dict of parameters, registered under their keys (insertion order; a plain dict given to
+    the constructor or ``update`` is added in sorted key order, as PyTorch does). Tensors are
     wrapped as Parameters.
 
     >>> import deepwise as dw
@@ -377,8 +378,15 @@ class ParameterDict(Module):
             del self[k]
 
     def update(self, parameters: Mapping[str, Any] | Iterable) -> None:
-        pairs = (parameters.items() if isinstance(parameters, (Mapping, ParameterDict))
-                 else parameters)
+        """Add or replace entries. As in PyTorch, a plain dict's entries are added in sorted key
+        order (an OrderedDict, a ParameterDict or a list of pairs keeps its order), so
+        ``parameters()`` comes out in the same order as PyTorch's."""
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            pairs: Any = parameters.items()
+        elif isinstance(parameters, Mapping):
+            pairs = sorted(parameters.items())
+        else:
+            pairs = parameters
         for j, pair in enumerate(pairs):
             if len(pair) != 2:
                 raise ValueError(f"ParameterDict.update: element #{j} should be a (key, value) "
