@@ -224,6 +224,14 @@ def as_device(spec: Any, where: str) -> device:
     return CUDA
 
 
+def module_for(spec: Any, where: str) -> Any:
+    """The array module that makes arrays on the device ``spec`` names (NumPy for None or
+    ``"cpu"``): creation functions allocate there directly, with no host copy."""
+    if spec is None or as_device(spec, where) is CPU:
+        return np
+    return _device_module
+
+
 def device_of(a: Any) -> device:
     """The device an array lives on (``CPU`` for NumPy arrays and numbers)."""
     return CUDA if is_device_array(a) else CPU

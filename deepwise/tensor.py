@@ -911,53 +911,59 @@ def _dt(dtype: Any) -> np.dtype:
 def zeros(*size: Any, dtype: Any = None, device: Any = None,
           requires_grad: bool = False) -> Tensor:
     """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
-    return _finish(np.zeros(_shape_arg(size), _dt(dtype)), requires_grad, device, "zeros")
+    xp = backend.module_for(device, "zeros")
+    return _finish(xp.zeros(_shape_arg(size), _dt(dtype)), requires_grad)
 
 
 def ones(*size: Any, dtype: Any = None, device: Any = None,
           requires_grad: bool = False) -> Tensor:
-    return _finish(np.ones(_shape_arg(size), _dt(dtype)), requires_grad, device, "ones")
+    xp = backend.module_for(device, "ones")
+    return _finish(xp.ones(_shape_arg(size), _dt(dtype)), requires_grad)
 
 
 def empty(*size: Any, dtype: Any = None, device: Any = None,
           requires_grad: bool = False) -> Tensor:
-    return _finish(np.empty(_shape_arg(size), _dt(dtype)), requires_grad, device, "empty")
+    xp = backend.module_for(device, "empty")
+    return _finish(xp.empty(_shape_arg(size), _dt(dtype)), requires_grad)
 
 
 def full(size: Sequence[int], fill_value: Any, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
     if dtype is None:
         dtype = _infer_dtype(fill_value, None) or np.asarray(fill_value).dtype
-    return _finish(np.full(_shape_arg((size,)), fill_value, np.dtype(dtype)), requires_grad,
-                   device, "full")
+    xp = backend.module_for(device, "full")
+    return _finish(xp.full(_shape_arg((size,)), fill_value, np.dtype(dtype)), requires_grad)
 
 
 def zeros_like(t: Tensor, dtype: Any = None, device: Any = None,
                requires_grad: bool = False) -> Tensor:
     """zeros of ``t``'s shape, dtype and device (unless ``dtype`` / ``device``)."""
-    xp = backend.get_array_module(t.data) if device is None else np
-    return _finish(xp.zeros(t.shape, dtype or t.dtype), requires_grad, device, "zeros_like")
+    xp = backend.get_array_module(t.data) if device is None else backend.module_for(
+        device, "zeros_like")
+    return _finish(xp.zeros(t.shape, dtype or t.dtype), requires_grad)
 
 
 def ones_like(t: Tensor, dtype: Any = None, device: Any = None,
                requires_grad: bool = False) -> Tensor:
     """ones of ``t``'s shape, dtype and device (unless ``dtype`` / ``device``)."""
-    xp = backend.get_array_module(t.data) if device is None else np
-    return _finish(xp.ones(t.shape, dtype or t.dtype), requires_grad, device, "ones_like")
+    xp = backend.get_array_module(t.data) if device is None else backend.module_for(
+        device, "ones_like")
+    return _finish(xp.ones(t.shape, dtype or t.dtype), requires_grad)
 
 
 def empty_like(t: Tensor, dtype: Any = None, device: Any = None,
                requires_grad: bool = False) -> Tensor:
     """empty of ``t``'s shape, dtype and device (unless ``dtype`` / ``device``)."""
-    xp = backend.get_array_module(t.data) if device is None else np
-    return _finish(xp.empty(t.shape, dtype or t.dtype), requires_grad, device, "empty_like")
+    xp = backend.get_array_module(t.data) if device is None else backend.module_for(
+        device, "empty_like")
+    return _finish(xp.empty(t.shape, dtype or t.dtype), requires_grad)
 
 
 def full_like(t: Tensor, fill_value: Any, dtype: Any = None, device: Any = None,
               requires_grad: bool = False) -> Tensor:
-    xp = backend.get_array_module(t.data) if device is None else np
-    return _finish(xp.full(t.shape, fill_value, dtype or t.dtype), requires_grad, device,
-                   "full_like")
+    xp = backend.get_array_module(t.data) if device is None else backend.module_for(
+        device, "full_like")
+    return _finish(xp.full(t.shape, fill_value, dtype or t.dtype), requires_grad)
 
 
 def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device: Any = None,
@@ -968,19 +974,19 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device
     if dtype is None:
         is_float = any(isinstance(v, builtins.float) for v in (start, end, step))
         dtype = backend.get_default_dtype() if is_float else backend.int64
-    return _finish(np.arange(start, end, step, dtype=np.dtype(dtype)), requires_grad, device,
-                   "arange")
+    xp = backend.module_for(device, "arange")
+    return _finish(xp.arange(start, end, step, dtype=np.dtype(dtype)), requires_grad)
 
 
 def linspace(start: builtins.float, end: builtins.float, steps: builtins.int, dtype: Any = None,
              device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _finish(np.linspace(start, end, steps, dtype=_dt(dtype)), requires_grad, device,
-                   "linspace")
+    xp = backend.module_for(device, "linspace")
+    return _finish(xp.linspace(start, end, steps, dtype=_dt(dtype)), requires_grad)
 
 
 def eye(n: builtins.int, m: builtins.int | None = None, dtype: Any = None,
         device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _finish(np.eye(n, m, dtype=_dt(dtype)), requires_grad, device, "eye")
+    return _finish(backend.module_for(device, "eye").eye(n, m, dtype=_dt(dtype)), requires_grad)
 
 
 # the op modules import Tensor from here, so they are bound after the class exists

@@ -513,6 +513,11 @@ def test_creation_functions_take_device(device: str) -> None:
     dw.manual_seed(5)
     np.testing.assert_array_equal(a.cpu().numpy(), dw.randn(3, 4).numpy())  # one rule: host draws
     assert dw.cuda.is_available() and dw.cuda.device_count() >= 1
+    layers = [nn.Linear(2, 3, device="cuda"), nn.Conv2d(1, 2, 3, device="cuda"),
+              nn.BatchNorm1d(3, device="cuda"), nn.LayerNorm(3, device="cuda"),
+              nn.MultiheadAttention(4, 2, device="cuda"), nn.PReLU(device="cuda")]
+    for m in layers:
+        assert all(t.device == "cuda" for t in (*m.parameters(), *m.buffers())), m
 
 
 def test_save_and_load_from_a_device(device: str, tmp_path: Any) -> None:

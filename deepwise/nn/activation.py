@@ -306,6 +306,8 @@ class PReLU(Module):
         dt = _dtype(dtype, device, "PReLU")
         self.weight = Parameter(np.empty(self.num_parameters, dt))
         self.reset_parameters()
+        if device is not None:  # made on the host, moved once (PyTorch's device=)
+            self.to(device)
 
     def reset_parameters(self) -> None:
         """Every slope = ``init`` (0.25 in the paper)."""

@@ -152,6 +152,8 @@ class MultiheadAttention(Module):
         else:
             self.bias_k = self.bias_v = None
         self.reset_parameters()
+        if device is not None:  # made on the host, moved once (PyTorch's device=)
+            self.to(device)
 
     def reset_parameters(self) -> None:
         """Glorot & Bengio (2010) uniform for the input projections, zero biases, the output

@@ -97,6 +97,8 @@ class _ConvNd(Module):
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+        if device is not None:  # made on the host, moved once (PyTorch's device=)
+            self.to(device)
 
     def reset_parameters(self) -> None:
         """He et al. (2015) uniform with ``a = sqrt(5)`` on the weight (bound 1/sqrt(fan_in)),

@@ -56,7 +56,7 @@ class Linear(Module):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 dtype: Any = None) -> None:
+                 dtype: Any = None, device: Any = None) -> None:
         super().__init__()
         self.in_features = int(in_features)
         self.out_features = int(out_features)
@@ -67,6 +67,8 @@ class Linear(Module):
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+        if device is not None:  # made on the host, moved once (PyTorch's device=)
+            self.to(device)
 
     def reset_parameters(self) -> None:
         """He et al. (2015) uniform with ``a = sqrt(5)``, i.e. ``W ~ U(-1/sqrt(in), 1/sqrt(in))``,

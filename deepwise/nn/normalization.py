@@ -76,6 +76,8 @@ class _BatchNorm(Module):
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
         self.reset_parameters()
+        if device is not None:  # made on the host, moved once (PyTorch's device=)
+            self.to(device)
 
     def reset_running_stats(self) -> None:
         """running_mean = 0, running_var = 1, num_batches_tracked = 0."""
@@ -198,6 +200,8 @@ class LayerNorm(Module):
         self.eps, self.elementwise_affine = eps, elementwise_affine
         _affine(self, self.normalized_shape, elementwise_affine, bias, dt)
         self.reset_parameters()
+        if device is not None:  # made on the host, moved once (PyTorch's device=)
+            self.to(device)
 
     def reset_parameters(self) -> None:
         """weight = 1, bias = 0."""
@@ -245,6 +249,8 @@ class GroupNorm(Module):
         self.eps, self.affine = eps, affine
         _affine(self, (self.num_channels,), affine, bias, dt)
         self.reset_parameters()
+        if device is not None:  # made on the host, moved once (PyTorch's device=)
+            self.to(device)
 
     def reset_parameters(self) -> None:
         """weight = 1, bias = 0."""
