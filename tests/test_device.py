@@ -570,3 +570,17 @@ def test_cpu_only_paths_stay_numpy() -> None:
             dw.device("tpu")
     finally:
         fake_device.restore(prev)
+
+
+def test_the_gpu_guide_runs_on_the_device(device: str, tmp_path: Any, monkeypatch: Any) -> None:
+    """docs/14-gpu.md picks "cuda" when a backend is at hand: its code runs on the device."""
+    import re
+    from pathlib import Path
+
+    guide = Path(__file__).resolve().parent.parent / "docs" / "14-gpu.md"
+    blocks = re.findall(r"^```python[^\n]*\n(.*?)^```", guide.read_text(), re.S | re.M)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "docs_14_gpu_on_device"}
+    for k, src in enumerate(blocks, 1):
+        exec(compile(src, f"14-gpu.md (block {k})", "exec"), namespace)  # noqa: S102
+    assert namespace["device"] == "cuda" and namespace["loss"].device == "cuda"
