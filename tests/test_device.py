@@ -273,6 +273,49 @@ OP_CASES: dict[str, tuple] = {
     "vae": (lambda x, t, m, s: [dw.ops.vae.kl_div(dw.log_softmax(x, 1), t, reduction="batchmean"),
                                 dw.ops.vae.gaussian_kl(m, s)],
             [G(3, 4), K(3, 4), G(3, 2), G(3, 2)]),
+    # conv
+    "conv2d": (lambda x, w, b: [dw.conv2d(x, w, b, padding=1), dw.conv2d(x, w, None, stride=2)],
+               [G(2, 4, 6, 5), G(3, 4, 3, 3), G(3)]),
+    "conv2d_groups_dilation": (lambda x, w: dw.conv2d(x, w, groups=2, dilation=2, padding="same"),
+                               [G(2, 4, 7, 7), G(6, 2, 3, 3)]),
+    "conv1d": (lambda x, w: F_.conv1d(x, w, padding=1), [G(2, 3, 8), G(4, 3, 3)]),
+    "conv_transpose2d": (lambda x, w, b: F_.conv_transpose2d(x, w, b, stride=2, padding=1,
+                                                             output_padding=1),
+                         [G(2, 3, 4, 4), G(3, 2, 3, 3), G(2)]),
+    # pool
+    "max_pool2d": (lambda x: [F_.max_pool2d(x, 2), *F_.max_pool2d(x, 3, 1, 1, return_indices=True),
+                              F_.max_pool2d(x, 3, 3)], [G(2, 3, 6, 6)]),
+    "max_pool1d": (lambda x: F_.max_pool1d(x, 2, ceil_mode=True), [G(2, 3, 7)]),
+    "avg_pool": (lambda x: [F_.avg_pool2d(x, 2), F_.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+                            F_.avg_pool1d(x.flatten(2), 4)], [G(2, 3, 6, 6)]),
+    "adaptive_pool": (lambda x: [F_.adaptive_avg_pool2d(x, (4, 3)), F_.adaptive_avg_pool2d(x, 1),
+                                 *F_.adaptive_max_pool2d(x, (4, 3), return_indices=True),
+                                 F_.adaptive_max_pool2d(x, 2)], [G(2, 3, 6, 5)]),
+    # norm
+    "batch_norm": (lambda x, w, b: [dw.batch_norm(x, None, None, w, b, training=True),
+                                    dw.batch_norm(dw.conv2d(x, w.reshape(3, 1, 1, 1).expand(
+                                        3, 3, 1, 1)), None, None, w, None, training=True)],
+                   [G(4, 3, 2, 5), G(3), G(3)]),
+    "batch_norm_eval_running": (lambda x, rm, rv: [
+        dw.batch_norm(x, rm, rv, training=True), dw.batch_norm(x, rm, rv)],
+        [G(5, 3), K(3), K(3, low=0.5, high=2.0)]),
+    "layer_norm": (lambda x, w, b: dw.layer_norm(x, (4,), w, b), [G(2, 3, 4), G(4), G(4)]),
+    "group_norm": (lambda x, w, b: dw.group_norm(x, 2, w, b), [G(2, 4, 3), G(4), G(4)]),
+    "dropout2d": (lambda x: dw.dropout2d(x, 0.5), [G(2, 6, 3, 3)]),
+    # rnn
+    "cells": (lambda x, h, c, wi, wh, b: [
+        dw.rnn_tanh_cell(x, h, wi[:4], wh[:4, :], b[:4], b[4:8]),
+        dw.rnn_relu_cell(x, h, wi[:4], wh[:4, :], None, None),
+        *dw.lstm_cell(x, (h, c), wi[:16], wh[:16, :], b[:16], b[16:]),
+        dw.gru_cell(x, h, wi[:12], wh[:12, :], b[:12], b[12:24])],
+        [G(2, 3), G(2, 4), G(2, 4), G(16, 3), G(16, 4), G(32)]),
+    "sequences": (lambda x, h, wi, wh, b: [
+        *dw.lstm(x, (h, h), wi, wh, b[:16], b[8:], lengths=dw.tensor([4, 2], device=x.device))[:1],
+        *dw.lstm(x, None, wi, wh, None, b[:16], reverse=True)[1],
+        dw.gru(x, h, wi[:12], wh[:12], b[:12], b[12:24], lengths=[3, 4])[0],
+        dw.rnn_tanh(x, h, wi[:4], wh[:4], None, None)[0],
+        dw.rnn_relu(x, None, wi[:4], wh[:4], b[:4], b[4:8], reverse=True)[0]],
+        [G(4, 2, 3), G(2, 4), G(16, 3), G(16, 4), G(24)]),
 }
 
 
@@ -285,7 +328,7 @@ def C_IDX1(x: dw.Tensor) -> dw.Tensor:  # noqa: N802
 
 
 # families the lead converts while optimising them; their ops join OP_CASES when they are done
-PENDING = ("conv", "pool", "norm", "rnn")
+PENDING: tuple[str, ...] = ()
 # public ops of converted families that are not on the list, and why
 NOT_ON_DEVICE_LIST = {
     "ctc_greedy_decode": "decoding on the host (a Python loop over frames)",
@@ -365,12 +408,6 @@ LAYER_CASES: dict[str, tuple] = {
     "BCEWithLogitsLoss": (lambda: nn.BCEWithLogitsLoss(), [G(3, 2), K(3, 2)]),
     "NLLLoss": (lambda: nn.NLLLoss(), [G(5, 4), LABELS],
                 lambda m, x, t: m(dw.log_softmax(x, 1), t)),
-}
-
-
-# layers that call a pending op family (ops/norm.py: layer_norm): strict xfails, so they are
-# moved into LAYER_CASES once the op runs on the device
-PENDING_LAYERS: dict[str, tuple] = {
     "TransformerEncoderLayer": (lambda: nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0,
                                                                    batch_first=True),
                                 [G(2, 5, 8)],
@@ -380,16 +417,23 @@ PENDING_LAYERS: dict[str, tuple] = {
     "TransformerDecoderLayer": (lambda: nn.TransformerDecoderLayer(8, 2, 16, dropout=0.1,
                                                                    batch_first=True),
                                 [G(2, 4, 8), G(2, 3, 8)]),
+    "Conv2d_BatchNorm2d_MaxPool2d": (lambda: nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(4, 2, 3), nn.AdaptiveAvgPool2d(1)), [G(2, 3, 8, 8)]),
+    "ConvTranspose2d_GroupNorm": (lambda: nn.Sequential(nn.ConvTranspose2d(3, 4, 2, stride=2),
+                                                        nn.GroupNorm(2, 4)), [G(2, 3, 3, 3)]),
+    "LSTM_GRU": (lambda: nn.ModuleList([nn.LSTM(3, 4, num_layers=2, bidirectional=True),
+                                        nn.GRU(3, 5, batch_first=True)]), [G(5, 2, 3)],
+                 lambda m, x: [m[0](x)[0], m[1](x)[0]]),
 }
-PENDING_LAYER_REASON = "ops/norm.py (layer_norm) is not converted to the xp pattern yet"
+
+
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize("name", sorted(LAYER_CASES) + sorted(PENDING_LAYERS))
+@pytest.mark.parametrize("name", sorted(LAYER_CASES))
 def test_layer_on_device_equals_cpu(device: str, name: str, dtype: Any, request: Any) -> None:
-    if name in PENDING_LAYERS:
-        request.applymarker(pytest.mark.xfail(reason=PENDING_LAYER_REASON, strict=True))
-    make, specs, *call = LAYER_CASES.get(name) or PENDING_LAYERS[name]
+    make, specs, *call = LAYER_CASES[name]
     _layer_same(make, specs, dtype, device, *call)
 
 
@@ -406,7 +450,11 @@ def _train(on_device: bool, steps: int = 5, opt: str = "manual") -> list[np.ndar
     if on_device:
         model.cuda()
         x, y = x.cuda(), y.cuda()
-    sgd = dw.optim.SGD(model.parameters(), lr=0.1, momentum=0.9) if opt == "SGD" else None
+    sgd = {"SGD": lambda ps: dw.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=1e-3),
+           "Adam": lambda ps: dw.optim.Adam(ps, lr=0.01, amsgrad=True),
+           "AdamW": lambda ps: dw.optim.AdamW(ps, lr=0.01),
+           "RMSprop": lambda ps: dw.optim.RMSprop(ps, lr=0.01, momentum=0.5)}.get(opt)
+    sgd = sgd(model.parameters()) if sgd is not None else None
     losses = []
     for _ in range(steps):
         loss = nn.functional.cross_entropy(model(x), y)
@@ -426,10 +474,10 @@ def _train(on_device: bool, steps: int = 5, opt: str = "manual") -> list[np.ndar
 # optimizers whose update runs on the base class's scratch buffers (optim/optimizer.py, the
 # lead's file, converts them): a strict xfail turns into a failure - a reminder to take the
 # optimizer off this list - once they run on the device
-PENDING_OPTIMIZERS = {"SGD": "optim/optimizer.py: _tmp/_axpy/_grad_term call np. on host buffers"}
+PENDING_OPTIMIZERS: dict[str, str] = {}
 
 
-@pytest.mark.parametrize("opt", ["manual", "SGD"])
+@pytest.mark.parametrize("opt", ["manual", "SGD", "Adam", "AdamW", "RMSprop"])
 def test_sgd_steps_on_device_give_the_cpu_weights(device: str, opt: str,
                                                   request: Any) -> None:
     if opt in PENDING_OPTIMIZERS:

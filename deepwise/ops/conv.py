@@ -52,9 +52,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from ..autograd import Function, ShapeError
+from ..backend import get_array_module
 from ..tensor import Tensor, check_dtypes
 
 __all__ = ["conv1d", "conv2d", "conv_transpose2d"]
@@ -72,9 +72,9 @@ def _tuple(v: Any, n: int, op: str, what: str) -> tuple[int, ...]:
     return tuple(int(a) for a in t)
 
 
-def _win(xp: np.ndarray, k: int, s: int, d: int, n: int, axis: int) -> tuple:
+def _win(a: np.ndarray, k: int, s: int, d: int, n: int, axis: int) -> tuple:
     """Index of ``n`` strided windows' offset k along ``axis`` (a basic slice: a view)."""
-    idx = [slice(None)] * xp.ndim
+    idx = [slice(None)] * a.ndim
     idx[axis] = slice(k * d, k * d + s * (n - 1) + 1, s)
     return tuple(idx)
 
@@ -82,23 +82,25 @@ def _win(xp: np.ndarray, k: int, s: int, d: int, n: int, axis: int) -> tuple:
 # ---- the two halves every convolution is made of (arrays are NHWC) ---------------------------
 
 
-def _im2col(xp: np.ndarray, groups: int, ksize: tuple, stride: tuple, dil: tuple,
+def _im2col(xpad: np.ndarray, groups: int, ksize: tuple, stride: tuple, dil: tuple,
             out_hw: tuple) -> np.ndarray:
     """Padded NHWC input (N, Hp, Wp, C) -> windows matrix (groups, N*Ho*Wo, kh*kw*C/groups)."""
-    n, _, _, c = xp.shape
+    xp = get_array_module(xpad)
+    n, _, _, c = xpad.shape
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = ksize, stride, dil, out_hw
     cg = c // groups
-    cols = np.empty((groups, n, ho, wo, kh, kw, cg), xp.dtype)
+    cols = xp.empty((groups, n, ho, wo, kh, kw, cg), xpad.dtype)
     if cg < _SLICE_COPY_BELOW:  # few channels: one slice copy per kernel offset is faster
-        x5 = xp.reshape(xp.shape[:3] + (groups, cg)).transpose(3, 0, 1, 2, 4)
+        x5 = xpad.reshape(xpad.shape[:3] + (groups, cg)).transpose(3, 0, 1, 2, 4)
         for i in range(kh):
             for j in range(kw):
                 cols[:, :, :, :, i, j] = x5[_win(x5, i, sh, dh, ho, 2)][_win(x5, j, sw, dw, wo, 3)]
     else:  # one copy of the transposed window view
-        win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(1, 2))
+        win = xp.lib.stride_tricks.sliding_window_view(
+            xpad, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(1, 2))
         win = win[:, :sh * (ho - 1) + 1:sh, :sw * (wo - 1) + 1:sw, :, ::dh, ::dw]
         win = win.reshape(n, ho, wo, groups, cg, kh, kw)
-        np.copyto(cols, win.transpose(3, 0, 1, 2, 5, 6, 4))
+        xp.copyto(cols, win.transpose(3, 0, 1, 2, 5, 6, 4))
     return cols.reshape(groups, n * ho * wo, kh * kw * cg)
 
 
@@ -107,11 +109,12 @@ def _gemm_cols(cols: np.ndarray, w: np.ndarray) -> np.ndarray:
     g, m, _ = cols.shape
     a, b, kh, kw = w.shape
     a //= g
+    xp = get_array_module(cols, w)
     wmat = w.reshape(g, a, b, kh, kw).transpose(0, 3, 4, 2, 1).reshape(g, kh * kw * b, a)
     if g == 1:
         return cols[0] @ wmat[0]
-    out = np.empty((m, g, a), np.result_type(cols, w))
-    np.matmul(cols, wmat, out=out.transpose(1, 0, 2))
+    out = xp.empty((m, g, a), xp.result_type(cols, w))
+    xp.matmul(cols, wmat, out=out.transpose(1, 0, 2))
     return out.reshape(m, g * a)
 
 
@@ -123,16 +126,17 @@ def _col2im(src: np.ndarray, w: np.ndarray, groups: int, full_hw: tuple, stride:
     a, b, kh, kw = w.shape
     a //= groups
     m = n * ho * wo
-    s3 = np.ascontiguousarray(src).reshape(m, groups, a).transpose(1, 0, 2)  # (G, M, A)
-    wg = np.ascontiguousarray(w.reshape(groups, a, b, kh, kw).transpose(3, 4, 0, 1, 2))
-    full = np.zeros((n,) + tuple(full_hw) + (groups, b), np.result_type(src, w))
-    tmp = np.empty((m, groups, b), full.dtype)
+    xp = get_array_module(src, w)
+    s3 = xp.ascontiguousarray(src).reshape(m, groups, a).transpose(1, 0, 2)  # (G, M, A)
+    wg = xp.ascontiguousarray(w.reshape(groups, a, b, kh, kw).transpose(3, 4, 0, 1, 2))
+    full = xp.zeros((n,) + tuple(full_hw) + (groups, b), xp.result_type(src, w))
+    tmp = xp.empty((m, groups, b), full.dtype)
     for i in range(kh):
         for j in range(kw):
             if groups == 1:
-                np.matmul(s3[0], wg[i, j, 0], out=tmp[:, 0])
+                xp.matmul(s3[0], wg[i, j, 0], out=tmp[:, 0])
             else:
-                np.matmul(s3, wg[i, j], out=tmp.transpose(1, 0, 2))
+                xp.matmul(s3, wg[i, j], out=tmp.transpose(1, 0, 2))
             view = full[_win(full, i, stride[0], dil[0], ho, 1)][_win(full, j, stride[1], dil[1],
                                                                       wo, 2)]
             view += tmp.reshape(n, ho, wo, groups, b)
@@ -147,12 +151,13 @@ def _wgrad(src: np.ndarray, cols: np.ndarray, wshape: tuple) -> np.ndarray:
     (e.g. 1.2 s instead of 30 ms for (64, 25088) @ (25088, 288)) when the cores were busy.
     """
     g = cols.shape[0]
+    xp = get_array_module(src, cols)
     a, b, kh, kw = wshape
     s3 = src.reshape(-1, g, a // g).transpose(1, 0, 2)  # (G, M, A)
     if a // g >= cols.shape[2]:
-        dw = np.matmul(s3.transpose(0, 2, 1), cols)
+        dw = xp.matmul(s3.transpose(0, 2, 1), cols)
     else:
-        dw = np.matmul(cols.transpose(0, 2, 1), s3).transpose(0, 2, 1)
+        dw = xp.matmul(cols.transpose(0, 2, 1), s3).transpose(0, 2, 1)
     return dw.reshape(g, a // g, kh, kw, b).transpose(0, 1, 4, 2, 3).reshape(wshape)
 
 
@@ -164,9 +169,9 @@ def _nhwc(x: np.ndarray, pads: tuple = (0, 0, 0, 0), size: tuple | None = None) 
         return xh
     n, h, w, c = xh.shape
     hp, wp = size if size is not None else (h + pt + pb, w + pl + pr)
-    xp = np.zeros((n, hp, wp, c), x.dtype)
-    xp[:, pt:pt + h, pl:pl + w] = xh
-    return xp
+    out = get_array_module(x).zeros((n, hp, wp, c), x.dtype)
+    out[:, pt:pt + h, pl:pl + w] = xh
+    return out
 
 
 # ---- conv2d ------------------------------------------------------------------------------
@@ -184,9 +189,9 @@ class Conv2d(Function):
         self.shapes = (x.shape, w.shape)  # conv1d / unbatched inputs are computed as 4-D
         x, w = x.reshape(shape4[0]), w.reshape(shape4[1])
         self.xshape, self.w, self.geom = x.shape, w, (stride, pads, dilation, groups, out_hw)
-        xp = _nhwc(x, pads)
-        self.hp_wp = xp.shape[1:3]
-        self.cols = _im2col(xp, groups, w.shape[2:], stride, dilation, out_hw)
+        xpad = _nhwc(x, pads)
+        self.hp_wp = xpad.shape[1:3]
+        self.cols = _im2col(xpad, groups, w.shape[2:], stride, dilation, out_hw)
         out = _gemm_cols(self.cols, w)
         if b is not None:
             out += b
@@ -197,7 +202,8 @@ class Conv2d(Function):
         nx, nw, nb = self.needs_input_grad
         stride, pads, dilation, groups, out_hw = self.geom
         gh = g.reshape(self.xshape[:1] + (self.w.shape[0],) + out_hw).transpose(0, 2, 3, 1)
-        gh = np.ascontiguousarray(gh)  # NHWC rows, once for both GEMMs (a view if g is NHWC)
+        # NHWC rows, once for both GEMMs (a view if g is NHWC)
+        gh = get_array_module(gh).ascontiguousarray(gh)
         dx = dw = db = None
         if nx:
             full = _col2im(gh, self.w, groups, self.hp_wp, stride, dilation)
@@ -348,7 +354,8 @@ class ConvTranspose2d(Function):
             dx = dx.transpose(0, 3, 1, 2)
             dx = dx[0] if self.unbatched else dx
         if nw:
-            dw = _wgrad(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), cols, w.shape)
+            dw = _wgrad(get_array_module(x).ascontiguousarray(x.transpose(0, 2, 3, 1)), cols,
+                        w.shape)
         if nb:
             db = g.sum(axis=(0, 2, 3))
         return dx, dw, db

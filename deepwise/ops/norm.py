@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function, ShapeError
-from ..backend import default_generator, get_array_module
+from ..backend import default_generator, get_array_module, on_device_of
 from ..tensor import Tensor
 
 __all__ = ["batch_norm", "layer_norm", "group_norm", "dropout2d"]
@@ -47,10 +47,11 @@ def _per_channel(v: np.ndarray, ndim: int) -> np.ndarray:
 
 def _normalize(x: np.ndarray, axes: tuple, eps: float) -> tuple:
     """(xhat, mean, biased var, 1/sqrt(var + eps)) over ``axes`` (kept as size-1 axes)."""
+    xp = get_array_module(x)
     mean = x.mean(axis=axes, keepdims=True)
     xc = x - mean
-    var = np.mean(np.square(xc), axis=axes, keepdims=True)
-    invstd = 1.0 / np.sqrt(var + eps)
+    var = xp.mean(xp.square(xc), axis=axes, keepdims=True)
+    invstd = 1.0 / xp.sqrt(var + eps)
     xc *= invstd
     return xc, mean, var, invstd
 
@@ -59,7 +60,7 @@ def _normalize_backward(dxhat: np.ndarray, xhat: np.ndarray, invstd: np.ndarray,
                         axes: tuple) -> np.ndarray:
     """dL/dx of xhat = (x - mean) * invstd, from dL/dxhat (the closed form above)."""
     dx = dxhat - dxhat.mean(axis=axes, keepdims=True)
-    dx -= xhat * np.mean(dxhat * xhat, axis=axes, keepdims=True)
+    dx -= xhat * (dxhat * xhat).mean(axis=axes, keepdims=True)
     dx *= invstd
     return dx
 
@@ -342,8 +343,8 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
         return input
     shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
     if p == 1.0:
-        mask = np.zeros(shape, input.dtype)
+        mask = np.zeros(shape, input.dtype)  # drawn (or made) on the host, then moved
     else:
         keep = default_generator().random(shape) >= p
         mask = (keep / (1.0 - p)).astype(input.dtype)
-    return Dropout2d.apply(input, mask=mask)
+    return Dropout2d.apply(input, mask=on_device_of(mask, input.data))

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function, ShapeError
+from ..backend import get_array_module
 from ..tensor import Tensor
 from .conv import _tuple
 from .interpolate import interpolate, upsample
@@ -57,20 +58,21 @@ def _same_layout(g: np.ndarray, channels_last: bool) -> np.ndarray:
     if _channels_last(g) == channels_last:
         return g
     if channels_last:
-        return np.ascontiguousarray(g.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(g)
+        return get_array_module(g).ascontiguousarray(g.transpose(0, 2, 3, 1)).transpose(
+            0, 3, 1, 2)
+    return get_array_module(g).ascontiguousarray(g)
 
 
-def _alloc(shape: tuple, dtype: Any, channels_last: bool, fill: float) -> np.ndarray:
+def _alloc(xp: Any, shape: tuple, dtype: Any, channels_last: bool, fill: float) -> np.ndarray:
     """An NCHW-shaped array filled with ``fill``; NHWC memory when channels_last, so the
     element-wise passes over it and the input run in the same order."""
     if channels_last:
         n, c, h, w = shape
-        return np.full((n, h, w, c), fill, dtype).transpose(0, 3, 1, 2)
-    return np.full(shape, fill, dtype)
+        return xp.full((n, h, w, c), fill, dtype).transpose(0, 3, 1, 2)
+    return xp.full(shape, fill, dtype)
 
 
-def _offsets(xp: np.ndarray, k: tuple, s: tuple, d: tuple, out_hw: tuple) -> list:
+def _offsets(xpad: np.ndarray, k: tuple, s: tuple, d: tuple, out_hw: tuple) -> list:
     """Index of each kernel offset's strided view of the padded input, row-major."""
     (ho, wo) = out_hw
     return [(slice(None), slice(None), slice(i * d[0], i * d[0] + s[0] * (ho - 1) + 1, s[0]),
@@ -86,20 +88,20 @@ def _pad(x: np.ndarray, k: tuple, s: tuple, p: tuple, d: tuple, out_hw: tuple,
     h, w = x.shape[2:]
     if p == (0, 0) and need[0] <= h and need[1] <= w:
         return x
-    xp = _alloc(x.shape[:2] + (max(need[0], h + p[0]), max(need[1], w + p[1])), x.dtype,
-                _channels_last(x), fill)
-    xp[:, :, p[0]:p[0] + h, p[1]:p[1] + w] = x
-    return xp
+    size = x.shape[:2] + (max(need[0], h + p[0]), max(need[1], w + p[1]))
+    xpad = _alloc(get_array_module(x), size, x.dtype, _channels_last(x), fill)
+    xpad[:, :, p[0]:p[0] + h, p[1]:p[1] + w] = x
+    return xpad
 
 
-def _tiles(xp: np.ndarray, x: np.ndarray, k: tuple, s: tuple, d: tuple,
+def _tiles(xpad: np.ndarray, x: np.ndarray, k: tuple, s: tuple, d: tuple,
            out_hw: tuple) -> np.ndarray | None:
     """For windows that tile the unpadded input (stride == kernel, no padding or dilation) and
     hold more than 4 elements: the view (N, C, Ho, kh, Wo, kw) of the input, else None."""
-    if xp is not x or s != k or d != (1, 1) or k[0] * k[1] <= 4:
+    if xpad is not x or s != k or d != (1, 1) or k[0] * k[1] <= 4:
         return None
     (ho, wo), (kh, kw) = out_hw, k
-    return xp[:, :, :ho * kh, :wo * kw].reshape(xp.shape[:2] + (ho, kh, wo, kw))
+    return xpad[:, :, :ho * kh, :wo * kw].reshape(xpad.shape[:2] + (ho, kh, wo, kw))
 
 
 def _pool_size(op: str, shape: tuple, k: tuple, s: tuple, p: tuple, d: tuple,
@@ -150,41 +152,42 @@ class MaxPool2d(Function):
 
     def forward(self, x: np.ndarray, k: tuple, s: tuple, p: tuple, d: tuple, out_hw: tuple,
                 shapes: tuple, return_indices: bool) -> Any:
+        xp = get_array_module(x)
         self.shape, x = x.shape, x.reshape(shapes[0])
-        xp = _pad(x, k, s, p, d, out_hw, -np.inf)
-        self.xp, self.hw, self.geom = xp, x.shape[2:], (k, s, p, d, out_hw)
-        tiles = _tiles(xp, x, k, s, d, out_hw)
+        xpad = _pad(x, k, s, p, d, out_hw, -np.inf)
+        self.xpad, self.hw, self.geom = xpad, x.shape[2:], (k, s, p, d, out_hw)
+        tiles = _tiles(xpad, x, k, s, d, out_hw)
         if tiles is not None:  # big non-overlapping windows: argmax over a copy of each tile
             flat_tiles = tiles.transpose(0, 1, 2, 4, 3, 5).reshape(x.shape[:2] + out_hw + (-1,))
             self.arg = flat_tiles.argmax(axis=-1)
-            out = np.take_along_axis(flat_tiles, self.arg[..., None], axis=-1)[..., 0]
+            out = xp.take_along_axis(flat_tiles, self.arg[..., None], axis=-1)[..., 0]
         else:  # a few offsets, or overlapping windows: np.maximum over the offset views
             self.arg = None
-            views = _offsets(xp, k, s, d, out_hw)
-            out = xp[views[0]].copy(order="K")
+            views = _offsets(xpad, k, s, d, out_hw)
+            out = xpad[views[0]].copy(order="K")
             for v in views[1:]:
-                np.maximum(out, xp[v], out=out)
+                xp.maximum(out, xpad[v], out=out)
         self.out = out
         if not return_indices:
             return out.reshape(shapes[1])
-        flat = np.zeros(out.shape, np.int64)  # PyTorch's indices: h * W + w in each plane
-        rows, cols = (np.arange(n) * st - pp for n, st, pp in zip(out_hw, s, p))
+        flat = xp.zeros(out.shape, np.int64)  # PyTorch's indices: h * W + w in each plane
+        rows, cols = (xp.arange(n) * st - pp for n, st, pp in zip(out_hw, s, p))
         if self.arg is not None:
-            i, j = np.divmod(self.arg, k[1])
+            i, j = xp.divmod(self.arg, k[1])
             flat = (rows[:, None] + i) * x.shape[3] + cols + j
         else:
             for o, (_, eq) in enumerate(self._first_max(views)):
                 i, j = divmod(o, k[1])
-                np.copyto(flat, (rows[:, None] + i * d[0]) * x.shape[3] + cols + j * d[1],
+                xp.copyto(flat, (rows[:, None] + i * d[0]) * x.shape[3] + cols + j * d[1],
                           where=eq)
         return out.reshape(shapes[1]), flat.reshape(shapes[1])
 
     def _first_max(self, views: list) -> Any:
         """Per offset: (its view, mask of the windows whose FIRST max sits at that offset)."""
-        xp, out = self.xp, self.out
+        xpad, out = self.xpad, self.out
         free = None  # windows whose max was not found at an earlier offset
         for v in views:
-            eq = np.equal(xp[v], out)
+            eq = get_array_module(out).equal(xpad[v], out)
             if free is None:
                 free = ~eq
             else:
@@ -195,18 +198,19 @@ class MaxPool2d(Function):
     def backward(self, g: np.ndarray, *_: Any) -> np.ndarray:
         k, s, p, d, out_hw = self.geom
         g = _same_layout(g.reshape(self.out.shape), _channels_last(self.out))
-        dxp = np.zeros_like(self.xp)
+        xp = get_array_module(g)
+        dxp = xp.zeros_like(self.xpad)
         if self.arg is not None:
-            onehot = self.arg[..., None] == np.arange(k[0] * k[1])
+            onehot = self.arg[..., None] == xp.arange(k[0] * k[1])
             tiles = (onehot * g[..., None]).reshape(g.shape + k).transpose(0, 1, 2, 4, 3, 5)
             _tiles(dxp, dxp, k, s, d, out_hw)[...] = tiles
             return dxp.reshape(self.shape)
         overlap = s[0] < d[0] * (k[0] - 1) + 1 or s[1] < d[1] * (k[1] - 1) + 1
-        for v, eq in self._first_max(_offsets(self.xp, k, s, d, out_hw)):
+        for v, eq in self._first_max(_offsets(self.xpad, k, s, d, out_hw)):
             if overlap:
-                np.add(dxp[v], g, out=dxp[v], where=eq)
+                xp.add(dxp[v], g, out=dxp[v], where=eq)
             else:  # each input element is in at most one window: write, no accumulation
-                np.multiply(g, eq, out=dxp[v])
+                xp.multiply(g, eq, out=dxp[v])
         (h, w) = self.hw
         return dxp[:, :, p[0]:p[0] + h, p[1]:p[1] + w].reshape(self.shape)
 
@@ -258,15 +262,15 @@ class AvgPool2d(Function):
     def forward(self, x: np.ndarray, k: tuple, s: tuple, p: tuple, out_hw: tuple,
                 shapes: tuple, include_pad: bool, divisor_override: int | None) -> np.ndarray:
         self.shape, x = x.shape, x.reshape(shapes[0])
-        xp = _pad(x, k, s, p, (1, 1), out_hw, 0.0)
-        tiles = _tiles(xp, x, k, s, (1, 1), out_hw)
+        xpad = _pad(x, k, s, p, (1, 1), out_hw, 0.0)
+        tiles = _tiles(xpad, x, k, s, (1, 1), out_hw)
         if tiles is not None:  # big non-overlapping windows: one sum over the tiles
             out = tiles.sum(axis=(3, 5))
         else:  # a few offsets, or overlapping windows: add up the offset views
-            views = _offsets(xp, k, s, (1, 1), out_hw)
-            out = xp[views[0]].copy(order="K")
+            views = _offsets(xpad, k, s, (1, 1), out_hw)
+            out = xpad[views[0]].copy(order="K")
             for v in views[1:]:
-                out += xp[v]
+                out += xpad[v]
         self.tiled = tiles is not None
         if divisor_override:
             scale = 1.0 / divisor_override
@@ -274,16 +278,17 @@ class AvgPool2d(Function):
             dh, dw = (_divisor(n, kk, st, pp, o, include_pad)
                       for n, kk, st, pp, o in zip(x.shape[2:], k, s, p, out_hw))
             div = dh[:, None] * dw
-            scale = 1.0 / div[0, 0] if (div == div[0, 0]).all() else (1.0 / div).astype(x.dtype)
+            scale = (1.0 / div[0, 0] if (div == div[0, 0]).all()
+                     else get_array_module(x).asarray((1.0 / div).astype(x.dtype)))
         out *= scale
-        self.xpshape, self.scale, self.hw = xp.shape, scale, x.shape[2:]
-        self.cl, self.geom = _channels_last(xp), (k, s, p, out_hw)
+        self.xpshape, self.scale, self.hw = xpad.shape, scale, x.shape[2:]
+        self.cl, self.geom = _channels_last(xpad), (k, s, p, out_hw)
         return out.reshape(shapes[1])
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         k, s, p, out_hw = self.geom
         gs = _same_layout(g.reshape(self.xpshape[:2] + out_hw), self.cl) * self.scale
-        dxp = _alloc(self.xpshape, gs.dtype, self.cl, 0.0)
+        dxp = _alloc(get_array_module(gs), self.xpshape, gs.dtype, self.cl, 0.0)
         if self.tiled:
             _tiles(dxp, dxp, k, s, (1, 1), out_hw)[...] = gs[:, :, :, None, :, None]
         for v in _offsets(dxp, k, s, (1, 1), out_hw) if not self.tiled else ():
@@ -354,12 +359,15 @@ class AdaptiveAvgPool2d(Function):
         self.shape, x = x.shape, x.reshape(shapes[0])
         (h, w), (ho, wo) = x.shape[2:], shapes[1][-2:]
         self.ah, self.aw = _bin_matrix(h, ho, x.dtype), _bin_matrix(w, wo, x.dtype)
-        t = np.matmul(x, self.aw.T)  # (N, C, H, Wo)
-        return np.matmul(self.ah, t).reshape(shapes[1])
+        xp = get_array_module(x)
+        self.ah, self.aw = xp.asarray(self.ah), xp.asarray(self.aw)
+        t = xp.matmul(x, self.aw.T)  # (N, C, H, Wo)
+        return xp.matmul(self.ah, t).reshape(shapes[1])
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         g = g.reshape(self.shape[:-2] + g.shape[-2:])
-        return np.matmul(np.matmul(self.ah.T, g), self.aw).reshape(self.shape)
+        xp = get_array_module(g)
+        return xp.matmul(xp.matmul(self.ah.T, g), self.aw).reshape(self.shape)
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
@@ -381,27 +389,29 @@ class AdaptiveMaxPool2d(Function):
         self.shape, x = x.shape, x.reshape(shapes[0])
         (h, w), (ho, wo) = x.shape[2:], shapes[1][-2:]
         (sh, eh), (sw, ew) = _bins(h, ho), _bins(w, wo)
+        xp = get_array_module(x)
         out = idx = None
         for i in range(int((eh - sh).max())):  # offsets inside the largest bin; a shorter
             rows = np.minimum(sh + i, eh - 1)   # bin repeats its last row/column
             for j in range(int((ew - sw).max())):
                 cols = np.minimum(sw + j, ew - 1)
-                v = x[:, :, rows[:, None], cols]
-                flat = rows[:, None] * w + cols
+                v = x[:, :, xp.asarray(rows[:, None]), xp.asarray(cols)]
+                flat = xp.asarray(rows[:, None] * w + cols)
                 if out is None:
-                    out, idx = v, np.broadcast_to(flat, v.shape).copy()
+                    out, idx = v, xp.broadcast_to(flat, v.shape).copy()
                     continue
                 bigger = v > out
-                np.copyto(out, v, where=bigger)
-                np.copyto(idx, flat, where=bigger)
+                xp.copyto(out, v, where=bigger)
+                xp.copyto(idx, flat, where=bigger)
         self.idx = idx
         return out.reshape(shapes[1]), idx.reshape(shapes[1])
 
     def backward(self, g: np.ndarray, _: Any) -> np.ndarray:
         n, c = self.idx.shape[:2]
         size = int(np.prod(self.shape))
-        where = self.idx + (np.arange(n * c) * (size // (n * c))).reshape(n, c, 1, 1)
-        dx = np.bincount(where.ravel(), weights=g.reshape(where.shape).ravel(), minlength=size)
+        xp = get_array_module(g)
+        where = self.idx + (xp.arange(n * c) * (size // (n * c))).reshape(n, c, 1, 1)
+        dx = xp.bincount(where.ravel(), weights=g.reshape(where.shape).ravel(), minlength=size)
         return dx.astype(g.dtype).reshape(self.shape)
 
 

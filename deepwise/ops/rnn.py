@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function, ShapeError
+from ..backend import get_array_module, to_numpy
 from ..tensor import Tensor, check_dtypes
 
 __all__ = [
@@ -80,9 +81,10 @@ def _data(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
-def _scale(scales: tuple[float, ...], hidden: int, dtype: np.dtype) -> np.ndarray:
-    """Per-row factors of a gate-stacked weight: ``scales[k]`` for the rows of gate k."""
-    return np.repeat(np.asarray(scales, dtype), hidden)
+def _scale(like: Any, scales: tuple[float, ...], hidden: int) -> np.ndarray:
+    """Per-row factors of a gate-stacked weight: ``scales[k]`` for the rows of gate k, in the
+    dtype and on the device of ``like``."""
+    return get_array_module(like).asarray(np.repeat(np.asarray(scales, like.dtype), hidden))
 
 
 def _bias(b_ih: Any, b_hh: Any) -> Any:
@@ -104,7 +106,7 @@ def _lengths(lengths: Any, t: int, b: int, op: str) -> tuple[np.ndarray | None, 
     """Validate ``lengths``; return (valid (T, B, 1) bool or None, first step needing a mask)."""
     if lengths is None:
         return None, t
-    ln = np.asarray(_data(lengths))
+    ln = np.asarray(to_numpy(_data(lengths)))  # on the host: the checks and the mask
     if ln.shape != (b,) or ln.dtype.kind not in "iu":
         raise ShapeError(f"{op}: lengths must be {b} integers (one per sequence of the batch), "
                          f"got {ln.dtype} array of shape {ln.shape}")
@@ -135,13 +137,15 @@ class _Sequence(Function):
 
     def _setup(self, x: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray, lengths: Any,
                reverse: bool, op: str) -> None:
+        xp = get_array_module(x)
         t, b, _ = x.shape
         self.x, self.w_ih, self.w_hh, self.reverse = x, w_ih, w_hh, reverse
         self.hidden = w_hh.shape[1]
-        self.valid, self.first_masked = _lengths(lengths, t, b, op)
+        valid, self.first_masked = _lengths(lengths, t, b, op)
+        self.valid = None if valid is None else xp.asarray(valid)
         self.steps, self.shift, self.dir = _steps(t, reverse)
         self.init_slot = t if reverse else 0
-        self.hs = np.empty((t + 1, b, self.hidden), x.dtype)  # states, slot order (see _steps)
+        self.hs = xp.empty((t + 1, b, self.hidden), x.dtype)  # states, slot order (see _steps)
 
     def _outputs(self) -> np.ndarray:
         t = self.x.shape[0]
@@ -177,11 +181,12 @@ class _Sequence(Function):
 
 def _sigmoid_(a: np.ndarray) -> np.ndarray:
     """sigmoid in place: 1 / (1 + e^-a) (e^-a overflowing to inf gives the right 0)."""
-    np.negative(a, out=a)
+    xp = get_array_module(a)
+    xp.negative(a, out=a)
     with np.errstate(over="ignore"):
-        np.exp(a, out=a)
+        xp.exp(a, out=a)
     a += 1
-    return np.divide(1, a, out=a)
+    return xp.divide(1, a, out=a)
 
 
 def _affine(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray, b_ih: Any,
@@ -215,18 +220,20 @@ class RNNCell(Function):
 
     def forward(self, x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
                 b_ih: Any, b_hh: Any, nonlinearity: str = "tanh") -> np.ndarray:
+        xp = get_array_module(x)
         a = _affine(x, h, w_ih, w_hh, b_ih, b_hh)
-        out = np.maximum(a, 0, out=a) if nonlinearity == "relu" else np.tanh(a, out=a)
+        out = xp.maximum(a, 0, out=a) if nonlinearity == "relu" else xp.tanh(a, out=a)
         self.saved = (x, h, w_ih, w_hh, out, nonlinearity, (b_ih is not None, b_hh is not None))
         return out
 
     def backward(self, g: np.ndarray) -> tuple:
+        xp = get_array_module(g)
         x, h, w_ih, w_hh, out, nonlin, has_bias = self.saved
         if nonlin == "relu":
             da = g * (out > 0)
         else:
             da = out * out
-            np.subtract(1, da, out=da)
+            xp.subtract(1, da, out=da)
             da *= g
         return _cell_grads(self, da, da, x, h, w_ih, w_hh, has_bias)
 
@@ -235,13 +242,14 @@ def _cell_args(op: str, input: Any, hx: tuple, w_ih: Any, w_hh: Any, b_ih: Any, 
                b_hh: Any, gates: int) -> tuple:
     """Check a cell's arguments; missing states become zeros; 1-D input is one sample."""
     x = _data(input)
+    xp = get_array_module(x)
     hs = tuple(_data(h) for h in hx)
     if x is not None and getattr(x, "ndim", 0) == 1:
         raise ShapeError(f"{op}: input must be (B, input_size), got shape {tuple(x.shape)}; "
                          "add the batch axis with .unsqueeze(0)")
     _check(op, x, hs, _data(w_ih), _data(w_hh), _data(b_ih), _data(b_hh), gates, seq=False)
     shape = (x.shape[0], _data(w_hh).shape[1])
-    return tuple(np.zeros(shape, x.dtype) if h is None else h for h in hx)
+    return tuple(xp.zeros(shape, x.dtype) if h is None else h for h in hx)
 
 
 def rnn_tanh_cell(input: Tensor, hx: Tensor | None, w_ih: Tensor, w_hh: Tensor,  # noqa: A002
@@ -271,6 +279,7 @@ class LSTMCell(Function):
 
     def forward(self, x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray,
                 w_hh: np.ndarray, b_ih: Any, b_hh: Any) -> tuple:
+        xp = get_array_module(x)
         a = _affine(x, h, w_ih, w_hh, b_ih, b_hh)
         hn = w_hh.shape[1]
         g = a[:, 2 * hn:3 * hn]
@@ -280,16 +289,17 @@ class LSTMCell(Function):
         g -= 1
         c_new = a[:, hn:2 * hn] * c
         c_new += a[:, :hn] * g
-        tc = np.tanh(c_new)
+        tc = xp.tanh(c_new)
         self.saved = (x, h, c, w_ih, w_hh, a, tc, (b_ih is not None, b_hh is not None))
         return a[:, 3 * hn:] * tc, c_new
 
     def backward(self, dh: np.ndarray, dc: np.ndarray) -> tuple:
+        xp = get_array_module(dh)
         x, h, c, w_ih, w_hh, a, tc, has_bias = self.saved
         hn = w_hh.shape[1]
         i, f, g, o = a[:, :hn], a[:, hn:2 * hn], a[:, 2 * hn:3 * hn], a[:, 3 * hn:]
         dc = dc + dh * o * (1 - tc * tc)
-        da = np.concatenate([dc * g, dc * c, dc * i, dh * tc], axis=1)
+        da = xp.concatenate([dc * g, dc * c, dc * i, dh * tc], axis=1)
         deriv = a * (1 - a)
         deriv[:, 2 * hn:3 * hn] = 1 - g * g
         da *= deriv
@@ -322,6 +332,7 @@ class GRUCell(Function):
 
     def forward(self, x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
                 b_ih: Any, b_hh: Any) -> np.ndarray:
+        xp = get_array_module(x)
         hn = w_hh.shape[1]
         ax = x @ w_ih.T
         ah = h @ w_hh.T
@@ -331,18 +342,19 @@ class GRUCell(Function):
             ah += b_hh
         rz = _sigmoid_(ax[:, :2 * hn] + ah[:, :2 * hn])
         r, z = rz[:, :hn], rz[:, hn:]
-        n = np.tanh(ax[:, 2 * hn:] + r * ah[:, 2 * hn:])
+        n = xp.tanh(ax[:, 2 * hn:] + r * ah[:, 2 * hn:])
         self.saved = (x, h, w_ih, w_hh, r, z, n, ah[:, 2 * hn:],
                       (b_ih is not None, b_hh is not None))
         return n + z * (h - n)
 
     def backward(self, dh: np.ndarray) -> tuple:
+        xp = get_array_module(dh)
         x, h, w_ih, w_hh, r, z, n, ahn, has_bias = self.saved
         dn = dh * (1 - z) * (1 - n * n)
         dz = dh * (h - n) * z * (1 - z)
         dr = dn * ahn * r * (1 - r)
-        dax = np.concatenate([dr, dz, dn], axis=1)
-        dah = np.concatenate([dr, dz, dn * r], axis=1)
+        dax = xp.concatenate([dr, dz, dn], axis=1)
+        dah = xp.concatenate([dr, dz, dn * r], axis=1)
         dx, dhp, dwi, dwh, dbi, dbh = _cell_grads(self, dax, dah, x, h, w_ih, w_hh, has_bias)
         if dhp is not None:
             dhp += dh * z
@@ -375,53 +387,55 @@ class RNN(_Sequence):
     def forward(self, x: np.ndarray, h0: Any, w_ih: np.ndarray, w_hh: np.ndarray, b_ih: Any,
                 b_hh: Any, nonlinearity: str = "tanh", lengths: Any = None,
                 reverse: bool = False) -> tuple:
-        x = np.ascontiguousarray(x)
+        xp = get_array_module(x)
+        x = xp.ascontiguousarray(x)
         self._setup(x, w_ih, w_hh, lengths, reverse, f"rnn_{nonlinearity}")
         self.relu, self.has_bias = nonlinearity == "relu", (b_ih is not None, b_hh is not None)
-        k = _scale((1.0,) if self.relu else (-2.0,), self.hidden, x.dtype)
+        k = _scale(x, (1.0,) if self.relu else (-2.0,), self.hidden)
         a = _project(x, w_ih, _bias(b_ih, b_hh), k)
         wh_t = (w_hh * k[:, None]).T
         hs, shift, d = self.hs, self.shift, self.dir
         _init_state(hs, self.init_slot, h0)
-        tmp = np.empty(hs.shape[1:], x.dtype)
+        tmp = xp.empty(hs.shape[1:], x.dtype)
         with np.errstate(over="ignore"):
             for t in self.steps:
                 h = hs[t + shift]
-                np.matmul(hs[t + shift - d], wh_t, out=tmp)
-                np.add(a[t], tmp, out=h)
+                xp.matmul(hs[t + shift - d], wh_t, out=tmp)
+                xp.add(a[t], tmp, out=h)
                 if self.relu:
-                    np.maximum(h, 0, out=h)
+                    xp.maximum(h, 0, out=h)
                 else:  # tanh(a) = 2 / (1 + e^-2a) - 1, the -2 folded into the weights
-                    np.exp(h, out=h)
+                    xp.exp(h, out=h)
                     h += 1
-                    np.divide(2, h, out=h)
+                    xp.divide(2, h, out=h)
                     h -= 1
                 if t >= self.first_masked:
-                    np.copyto(h, hs[t + shift - d], where=~self.valid[t])
+                    xp.copyto(h, hs[t + shift - d], where=~self.valid[t])
         return self._outputs(), self._final(hs)
 
     def backward(self, g_out: np.ndarray, g_hn: np.ndarray) -> tuple:
+        xp = get_array_module(g_out)
         hs, shift = self.hs, self.shift
         g_out = self._dout(g_out)
-        dh = np.array(g_hn, dtype=hs.dtype)
-        da = np.empty(g_out.shape, hs.dtype)
+        dh = xp.array(g_hn, dtype=hs.dtype)
+        da = xp.empty(g_out.shape, hs.dtype)
         for t in reversed(self.steps):
             dh += g_out[t]
             h, dat = hs[t + shift], da[t]
             if self.relu:
-                np.multiply(dh, h > 0, out=dat)
+                xp.multiply(dh, h > 0, out=dat)
             else:
-                np.multiply(h, h, out=dat)
-                np.subtract(1, dat, out=dat)
+                xp.multiply(h, h, out=dat)
+                xp.subtract(1, dat, out=dat)
                 dat *= dh
             if t >= self.first_masked:
                 v = self.valid[t]
                 dat *= v
                 keep = dh * ~v
-                np.matmul(dat, self.w_hh, out=dh)
+                xp.matmul(dat, self.w_hh, out=dh)
                 dh += keep
             else:
-                np.matmul(dat, self.w_hh, out=dh)
+                xp.matmul(dat, self.w_hh, out=dh)
         dx, dwi, dwh, dbi, dbh = self._weight_grads(da, da, self.has_bias)
         return dx, (dh if self.needs_input_grad[1] else None), dwi, dwh, dbi, dbh
 
@@ -476,52 +490,54 @@ class LSTM(_Sequence):
 
     def forward(self, x: np.ndarray, h0: Any, c0: Any, w_ih: np.ndarray, w_hh: np.ndarray,
                 b_ih: Any, b_hh: Any, lengths: Any = None, reverse: bool = False) -> tuple:
-        x = np.ascontiguousarray(x)
+        xp = get_array_module(x)
+        x = xp.ascontiguousarray(x)
         self._setup(x, w_ih, w_hh, lengths, reverse, "lstm")
         self.has_bias = (b_ih is not None, b_hh is not None)
         hn = self.hidden
-        k = _scale((-1.0, -1.0, -2.0, -1.0), hn, x.dtype)  # one exp gives all four gates
+        k = _scale(x, (-1.0, -1.0, -2.0, -1.0), hn)  # one exp gives all four gates
         gates = self.gates = _project(x, w_ih, _bias(b_ih, b_hh), k)  # becomes the activations
         wh_t = (w_hh * k[:, None]).T
         hs, shift, d = self.hs, self.shift, self.dir
-        cs = self.cs = np.empty_like(hs)
-        tcs = self.tcs = np.empty(x.shape[:2] + (hn,), x.dtype)  # tanh(c_t)
+        cs = self.cs = xp.empty_like(hs)
+        tcs = self.tcs = xp.empty(x.shape[:2] + (hn,), x.dtype)  # tanh(c_t)
         _init_state(hs, self.init_slot, h0)
         _init_state(cs, self.init_slot, c0)
-        tmp = np.empty(gates.shape[1:], x.dtype)
-        ig = np.empty(hs.shape[1:], x.dtype)
+        tmp = xp.empty(gates.shape[1:], x.dtype)
+        ig = xp.empty(hs.shape[1:], x.dtype)
         with np.errstate(over="ignore"):
             for t in self.steps:
                 a = gates[t]
-                np.matmul(hs[t + shift - d], wh_t, out=tmp)
+                xp.matmul(hs[t + shift - d], wh_t, out=tmp)
                 a += tmp
-                np.exp(a, out=a)
+                xp.exp(a, out=a)
                 a += 1
-                np.divide(1, a, out=a)  # sigmoid of all four gates (g's at twice the scale)
+                xp.divide(1, a, out=a)  # sigmoid of all four gates (g's at twice the scale)
                 g = a[:, 2 * hn:3 * hn]
                 g *= 2
                 g -= 1  # tanh(a_g) = 2 sigmoid(2 a_g) - 1
                 c, tc = cs[t + shift], tcs[t]
-                np.multiply(a[:, hn:2 * hn], cs[t + shift - d], out=c)
-                np.multiply(a[:, :hn], g, out=ig)
+                xp.multiply(a[:, hn:2 * hn], cs[t + shift - d], out=c)
+                xp.multiply(a[:, :hn], g, out=ig)
                 c += ig
-                np.tanh(c, out=tc)
-                np.multiply(a[:, 3 * hn:], tc, out=hs[t + shift])
+                xp.tanh(c, out=tc)
+                xp.multiply(a[:, 3 * hn:], tc, out=hs[t + shift])
                 if t >= self.first_masked:
                     inv = ~self.valid[t]
-                    np.copyto(hs[t + shift], hs[t + shift - d], where=inv)
-                    np.copyto(c, cs[t + shift - d], where=inv)
+                    xp.copyto(hs[t + shift], hs[t + shift - d], where=inv)
+                    xp.copyto(c, cs[t + shift - d], where=inv)
         return self._outputs(), self._final(hs), self._final(cs)
 
     def backward(self, g_out: np.ndarray, g_hn: np.ndarray, g_cn: np.ndarray) -> tuple:
+        xp = get_array_module(g_out)
         hs, cs, tcs, gates, w_hh = self.hs, self.cs, self.tcs, self.gates, self.w_hh
         shift, d, hn = self.shift, self.dir, self.hidden
         g_out = self._dout(g_out)
-        dh = np.array(g_hn, dtype=hs.dtype)
-        dc = np.array(g_cn, dtype=hs.dtype)
-        dgates = np.empty(gates.shape, hs.dtype)
-        deriv = np.empty(gates.shape[1:], hs.dtype)
-        tmp = np.empty(hs.shape[1:], hs.dtype)
+        dh = xp.array(g_hn, dtype=hs.dtype)
+        dc = xp.array(g_cn, dtype=hs.dtype)
+        dgates = xp.empty(gates.shape, hs.dtype)
+        deriv = xp.empty(gates.shape[1:], hs.dtype)
+        tmp = xp.empty(hs.shape[1:], hs.dtype)
         for t in reversed(self.steps):
             dh += g_out[t]
             a, tc, da = gates[t], tcs[t], dgates[t]
@@ -530,26 +546,26 @@ class LSTM(_Sequence):
             if masked:
                 v = self.valid[t]
                 keep_h, keep_c = dh * ~v, dc * ~v
-            np.subtract(1, a, out=deriv)
+            xp.subtract(1, a, out=deriv)
             deriv *= a  # s (1 - s) for the sigmoid gates ...
             dg_ = deriv[:, 2 * hn:3 * hn]
-            np.multiply(g, g, out=dg_)
-            np.subtract(1, dg_, out=dg_)  # ... and 1 - g^2 for the tanh gate
-            np.multiply(hs[t + shift], tc, out=tmp)  # o tanh^2(c)
-            np.subtract(o, tmp, out=tmp)  # o (1 - tanh^2 c)
+            xp.multiply(g, g, out=dg_)
+            xp.subtract(1, dg_, out=dg_)  # ... and 1 - g^2 for the tanh gate
+            xp.multiply(hs[t + shift], tc, out=tmp)  # o tanh^2(c)
+            xp.subtract(o, tmp, out=tmp)  # o (1 - tanh^2 c)
             tmp *= dh
             dc += tmp
-            np.multiply(dc, g, out=da[:, :hn])
-            np.multiply(dc, cs[t + shift - d], out=da[:, hn:2 * hn])
-            np.multiply(dc, i, out=da[:, 2 * hn:3 * hn])
-            np.multiply(dh, tc, out=da[:, 3 * hn:])
+            xp.multiply(dc, g, out=da[:, :hn])
+            xp.multiply(dc, cs[t + shift - d], out=da[:, hn:2 * hn])
+            xp.multiply(dc, i, out=da[:, 2 * hn:3 * hn])
+            xp.multiply(dh, tc, out=da[:, 3 * hn:])
             da *= deriv
             dc *= f
             if masked:
                 da *= v
                 dc *= v
                 dc += keep_c
-            np.matmul(da, w_hh, out=dh)
+            xp.matmul(da, w_hh, out=dh)
             if masked:
                 dh += keep_h
         dx, dwi, dwh, dbi, dbh = self._weight_grads(dgates, dgates, self.has_bias)
@@ -594,85 +610,87 @@ class GRU(_Sequence):
 
     def forward(self, x: np.ndarray, h0: Any, w_ih: np.ndarray, w_hh: np.ndarray, b_ih: Any,
                 b_hh: Any, lengths: Any = None, reverse: bool = False) -> tuple:
-        x = np.ascontiguousarray(x)
+        xp = get_array_module(x)
+        x = xp.ascontiguousarray(x)
         self._setup(x, w_ih, w_hh, lengths, reverse, "gru")
         self.has_bias = (b_ih is not None, b_hh is not None)
         hn = self.hidden
-        k = _scale((-1.0, -1.0, -2.0), hn, x.dtype)
+        k = _scale(x, (-1.0, -1.0, -2.0), hn)
         bias, bhn = b_ih, None
         if b_hh is not None:  # b_hr, b_hz go into the projection; b_hn stays inside r * (...)
-            bias = _bias(b_ih, np.concatenate([b_hh[:2 * hn], np.zeros(hn, b_hh.dtype)]))
+            bias = _bias(b_ih, xp.concatenate([b_hh[:2 * hn], xp.zeros(hn, b_hh.dtype)]))
             bhn = b_hh[2 * hn:] * -2
         ax = self.ax = _project(x, w_ih, bias, k)  # becomes r, z, n
         wh_t = (w_hh * k[:, None]).T
         hs, shift, d = self.hs, self.shift, self.dir
-        ahn = self.ahn = np.empty(x.shape[:2] + (hn,), x.dtype)  # -2 (h W_hn^T + b_hn)
+        ahn = self.ahn = xp.empty(x.shape[:2] + (hn,), x.dtype)  # -2 (h W_hn^T + b_hn)
         _init_state(hs, self.init_slot, h0)
-        tmp = np.empty((x.shape[1], 3 * hn), x.dtype)
-        th = np.empty(hs.shape[1:], x.dtype)
+        tmp = xp.empty((x.shape[1], 3 * hn), x.dtype)
+        th = xp.empty(hs.shape[1:], x.dtype)
         with np.errstate(over="ignore"):
             for t in self.steps:
                 a, hp, h = ax[t], hs[t + shift - d], hs[t + shift]
-                np.matmul(hp, wh_t, out=tmp)
+                xp.matmul(hp, wh_t, out=tmp)
                 rz, n = a[:, :2 * hn], a[:, 2 * hn:]
                 rz += tmp[:, :2 * hn]
-                np.exp(rz, out=rz)
+                xp.exp(rz, out=rz)
                 rz += 1
-                np.divide(1, rz, out=rz)  # r, z = sigmoid
+                xp.divide(1, rz, out=rz)  # r, z = sigmoid
                 if bhn is None:
                     ahn[t] = tmp[:, 2 * hn:]
                 else:
-                    np.add(tmp[:, 2 * hn:], bhn, out=ahn[t])
-                np.multiply(rz[:, :hn], ahn[t], out=th)
+                    xp.add(tmp[:, 2 * hn:], bhn, out=ahn[t])
+                xp.multiply(rz[:, :hn], ahn[t], out=th)
                 n += th
-                np.exp(n, out=n)
+                xp.exp(n, out=n)
                 n += 1
-                np.divide(2, n, out=n)
+                xp.divide(2, n, out=n)
                 n -= 1  # n = tanh(...)
-                np.subtract(hp, n, out=th)
+                xp.subtract(hp, n, out=th)
                 th *= rz[:, hn:]
-                np.add(n, th, out=h)  # h = n + z (h_prev - n)
+                xp.add(n, th, out=h)  # h = n + z (h_prev - n)
                 if t >= self.first_masked:
-                    np.copyto(h, hp, where=~self.valid[t])
+                    xp.copyto(h, hp, where=~self.valid[t])
         return self._outputs(), self._final(hs)
 
     def backward(self, g_out: np.ndarray, g_hn: np.ndarray) -> tuple:
+        xp = get_array_module(g_out)
         hs, ax, ahn, w_hh = self.hs, self.ax, self.ahn, self.w_hh
         shift, d, hn = self.shift, self.dir, self.hidden
         g_out = self._dout(g_out)
-        dh = np.array(g_hn, dtype=hs.dtype)
-        dgh = np.empty(ax.shape, hs.dtype)  # d(ah): r, z, n * r
-        dgx = np.empty(ax.shape, hs.dtype)  # d(ax): r, z, n (r, z copied after the loop)
-        t1 = np.empty(hs.shape[1:], hs.dtype)
-        t2 = np.empty_like(t1)
+        dh = xp.array(g_hn, dtype=hs.dtype)
+        dgh = xp.empty(ax.shape, hs.dtype)  # d(ah): r, z, n * r
+        dgx = xp.empty(ax.shape, hs.dtype)  # d(ax): r, z, n (r, z copied after the loop)
+        t1 = xp.empty(hs.shape[1:], hs.dtype)
+        t2 = xp.empty_like(t1)
         for t in reversed(self.steps):
             dh += g_out[t]
             a, hp, dah, dn = ax[t], hs[t + shift - d], dgh[t], dgx[t][:, 2 * hn:]
             r, z, n = a[:, :hn], a[:, hn:2 * hn], a[:, 2 * hn:]
-            np.subtract(hp, n, out=t1)
+            xp.subtract(hp, n, out=t1)
             t1 *= dh
-            np.subtract(1, z, out=t2)
+            xp.subtract(1, z, out=t2)
             t2 *= z
-            np.multiply(t1, t2, out=dah[:, hn:2 * hn])  # dz
-            np.subtract(1, z, out=t1)
+            xp.multiply(t1, t2, out=dah[:, hn:2 * hn])  # dz
+            xp.subtract(1, z, out=t1)
             t1 *= dh
-            np.multiply(n, n, out=t2)
-            np.subtract(1, t2, out=t2)
-            np.multiply(t1, t2, out=dn)  # dn = dh (1-z) (1-n^2)
-            np.multiply(dn, r, out=dah[:, 2 * hn:])
-            np.multiply(r, 0.5, out=t1)
+            xp.multiply(n, n, out=t2)
+            xp.subtract(1, t2, out=t2)
+            xp.multiply(t1, t2, out=dn)  # dn = dh (1-z) (1-n^2)
+            xp.multiply(dn, r, out=dah[:, 2 * hn:])
+            xp.multiply(r, 0.5, out=t1)
             t1 -= 0.5
             t1 *= r  # -r (1-r) / 2, and ahn holds -2 ah_n
             t1 *= ahn[t]
-            np.multiply(t1, dn, out=dah[:, :hn])  # dr
-            np.multiply(dh, z, out=t1)
+            xp.multiply(t1, dn, out=dah[:, :hn])  # dr
+            xp.multiply(dh, z, out=t1)
             if t >= self.first_masked:
                 v = self.valid[t]
                 dah *= v
                 dn *= v
                 t1 *= v
                 t1 += dh * ~v
-            np.matmul(dah, w_hh, out=dh)
+            xp.matmul(dah, w_hh, out=dh)
             dh += t1
         dgx[:, :, :2 * hn] = dgh[:, :, :2 * hn]
         dx, dwi, dwh, dbi, dbh = self._weight_grads(dgx, dgh, self.has_bias)

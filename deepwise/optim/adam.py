@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import get_array_module
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["Adam", "AdamW"]
@@ -49,14 +50,16 @@ class Adam(Optimizer):
         self._require(group, "weight_decay", group["weight_decay"] >= 0, ">= 0")
 
     def _init_state(self, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
-        state: dict[str, Any] = {"step": 0, "exp_avg": np.zeros_like(p),
-                                 "exp_avg_sq": np.zeros_like(p)}
+        xp = get_array_module(p)
+        state: dict[str, Any] = {"step": 0, "exp_avg": xp.zeros_like(p),
+                                 "exp_avg_sq": xp.zeros_like(p)}
         if group["amsgrad"]:
-            state["max_exp_avg_sq"] = np.zeros_like(p)
+            state["max_exp_avg_sq"] = xp.zeros_like(p)
         return state
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
+        xp = get_array_module(p)
         lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
         beta1, beta2 = group["betas"]
         state["step"] += 1
@@ -68,26 +71,26 @@ class Adam(Optimizer):
         m, v = state["exp_avg"], state["exp_avg_sq"]
         tmp = self._tmp(p, 0)
         # m <- m + (1 - beta1) (g - m), i.e. beta1 m + (1 - beta1) g
-        np.subtract(g, m, out=tmp)
+        xp.subtract(g, m, out=tmp)
         tmp *= 1 - beta1
         m += tmp
         # v <- beta2 v + (1 - beta2) g^2
         v *= beta2
-        np.multiply(g, 1 - beta2, out=tmp)
+        xp.multiply(g, 1 - beta2, out=tmp)
         tmp *= g
         v += tmp
         if group["amsgrad"]:
             vmax = state.get("max_exp_avg_sq")
             if vmax is None:
-                vmax = state["max_exp_avg_sq"] = np.zeros_like(p)
-            np.maximum(vmax, v, out=vmax)
+                vmax = state["max_exp_avg_sq"] = xp.zeros_like(p)
+            xp.maximum(vmax, v, out=vmax)
             v = vmax
         step_size = lr / (1 - beta1 ** t)
         denom = self._tmp(p, 2)
-        np.sqrt(v, out=denom)
+        xp.sqrt(v, out=denom)
         denom /= (1 - beta2 ** t) ** 0.5
         denom += eps
-        np.multiply(m, -step_size, out=tmp)
+        xp.multiply(m, -step_size, out=tmp)
         tmp /= denom
         p += tmp
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import ShapeError, enable_grad
+from ..backend import get_array_module, is_device_array, to_numpy
 from ..tensor import Tensor
 
 __all__ = ["Optimizer"]
@@ -127,20 +128,22 @@ class Optimizer:
     def _tmp(self, like: np.ndarray, slot: int = 0) -> np.ndarray:
         """A scratch array shaped like ``like`` (uninitialised), reused across parameters and
         steps: ``slot`` tells apart the buffers that one update needs at the same time."""
-        key = (like.dtype, slot)
+        xp = get_array_module(like)
+        key = (xp.__name__, like.dtype, slot)
         buf = self._scratch.get(key)
         if buf is None or buf.size < like.size:
-            buf = self._scratch[key] = np.empty(like.size, like.dtype)
+            buf = self._scratch[key] = xp.empty(like.size, like.dtype)
         return buf[:like.size].reshape(like.shape)
 
     def _axpy(self, y: np.ndarray, a: float, x: np.ndarray) -> None:
         """y += a * x in place (the product goes through scratch slot 0)."""
+        xp = get_array_module(y)
         if a == 1:
-            np.add(y, x, out=y)
+            xp.add(y, x, out=y)
             return
         t = self._tmp(y, 0)
-        np.multiply(x, a, out=t)
-        np.add(y, t, out=y)
+        xp.multiply(x, a, out=t)
+        xp.add(y, t, out=y)
 
     def _grad_term(self, p: np.ndarray, g: np.ndarray, group: dict[str, Any],
                    weight_decay: float) -> np.ndarray:
@@ -150,11 +153,12 @@ class Optimizer:
         maximize = group.get("maximize", False)
         if not maximize and not weight_decay:
             return g
+        xp = get_array_module(p)
         d = self._tmp(p, 1)
         if not weight_decay:
-            return np.negative(g, out=d)
-        np.multiply(p, weight_decay, out=d)  # two passes: d = lambda p, then d = d -/+ g
-        return np.subtract(d, g, out=d) if maximize else np.add(d, g, out=d)
+            return xp.negative(g, out=d)
+        xp.multiply(p, weight_decay, out=d)  # two passes: d = lambda p, then d = d -/+ g
+        return xp.subtract(d, g, out=d) if maximize else xp.add(d, g, out=d)
 
     # ---- the public API ---------------------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -210,7 +214,7 @@ class Optimizer:
                     p.grad.grad_fn = None
                     p.grad.data.fill(0)
                 else:
-                    p.grad = Tensor._make(np.zeros_like(p.data))
+                    p.grad = Tensor._make(get_array_module(p.data).zeros_like(p.data))
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient (those whose ``.grad`` is None are
@@ -292,14 +296,15 @@ class Optimizer:
     def _cast_state(self, key: str, value: Any, p: Tensor, idx: Any) -> Any:
         if isinstance(value, Tensor):
             value = value.data
-        if not isinstance(value, np.ndarray):
+        if not (isinstance(value, np.ndarray) or is_device_array(value)):
             return copy.deepcopy(value)
         if value.shape != p.data.shape:
             raise ShapeError(f"{self._name}.load_state_dict: state {key!r} of parameter "
                              f"position {idx} has shape {value.shape}, the parameter has shape "
                              f"{p.data.shape}")
         dtype = p.dtype if value.dtype.kind == "f" else value.dtype
-        return np.array(value, dtype=dtype, copy=True)
+        xp = get_array_module(p.data)  # the state goes where its parameter lives
+        return xp.array(to_numpy(value) if xp is np else value, dtype=dtype, copy=True)
 
     def __repr__(self) -> str:
         lines = [f"{self._name} ("]
