@@ -24,6 +24,12 @@ import time
 from typing import Any
 
 
+def _load() -> str:
+    """The 1-minute load average (a figure taken above ~0.3 is labelled "under load")."""
+    one = os.getloadavg()[0]
+    return f"{one:.2f}" + ("" if one < 0.3 else " (under load)")
+
+
 def _set_threads(n: int) -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(n)
@@ -83,8 +89,10 @@ def run(module: str, rounds: int = 5, threads: int = 2, min_time: float = 1.0,
                "spread_dw": (min(got["deepwise"]), max(got["deepwise"])),
                "spread_torch": (min(got["torch"]), max(got["torch"]))}
         results.append(row)
-        print(f"| {row['case']} | {dwm:,.0f} | {thm:,.0f} | {row['ratio']:.2f}x | "
-              f"{row['unit']} |", flush=True)
+        (a, b), (c, d) = row["spread_dw"], row["spread_torch"]
+        print(f"| {row['case']} | {dwm:,.0f} ({a:,.0f}-{b:,.0f}) | "
+              f"{thm:,.0f} ({c:,.0f}-{d:,.0f}) | {row['ratio']:.2f}x ({a / d:.2f}-{b / c:.2f}) | "
+              f"{row['unit']} | {_load()} |", flush=True)
     return results
 
 
@@ -102,10 +110,10 @@ def main(argv: list[str] | None = None) -> None:
     if a.worker:
         _worker(a.module, a.lib, a.case, a.threads, a.min_time)
         return
-    print(f"{a.module}: medians of {a.rounds} runs per library, {a.threads} threads each, "
-          "separate processes, alternating")
-    print("| case | deepwise | PyTorch | deepwise/PyTorch | unit |")
-    print("|---|---:|---:|---:|---|")
+    print(f"{a.module}: medians (min-max) of {a.rounds} runs per library, {a.threads} threads "
+          f"each, separate processes, alternating; load average before: {_load()}")
+    print("| case | deepwise | PyTorch | deepwise/PyTorch (range) | unit | load after |")
+    print("|---|---:|---:|---:|---|---|")
     run(a.module, a.rounds, a.threads, a.min_time, a.only)
 
 
