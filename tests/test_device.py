@@ -460,6 +460,8 @@ def _train(on_device: bool, steps: int = 5, opt: str = "manual") -> list[np.ndar
         loss = nn.functional.cross_entropy(model(x), y)
         model.zero_grad()
         loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 5.0)  # runs on the device too
+        nn.utils.clip_grad_value_(model.parameters(), 2.0)
         losses.append(loss.item())
         if sgd is not None:
             sgd.step()

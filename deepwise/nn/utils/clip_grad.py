@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ...backend import get_array_module
 from ...ops import arith, reduce
 from ...tensor import Tensor
 
@@ -28,17 +29,18 @@ def _as_list(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
 
 def _vector_norm(x: np.ndarray, p: float) -> np.ndarray:
     """||x||_p of all entries of ``x`` (p = inf: max |x|, -inf: min |x|, 0: count of non-zeros)."""
+    xp = get_array_module(x)
     if x.size == 0:
-        return np.zeros((), x.dtype) if p != -math.inf else np.array(np.inf, x.dtype)
+        return xp.zeros((), x.dtype) if p != -math.inf else xp.array(np.inf, x.dtype)
     if p == 2:
-        return np.sqrt(np.vdot(x, x)) if x.flags.c_contiguous else np.linalg.norm(x.ravel())
-    a = np.abs(x)
+        return xp.sqrt(xp.vdot(x, x)) if x.flags.c_contiguous else xp.linalg.norm(x.ravel())
+    a = xp.abs(x)
     if p == math.inf:
         return a.max()
     if p == -math.inf:
         return a.min()
     if p == 0:
-        return np.asarray(np.count_nonzero(x), x.dtype)
+        return xp.asarray(xp.count_nonzero(x), x.dtype)
     if p == 1:
         return a.sum()
     return (a ** p).sum() ** (1.0 / p)
@@ -60,16 +62,17 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     if not grads:
         return Tensor._make(np.zeros((), np.float32))
     p = float(norm_type)
-    norms = np.stack([_vector_norm(g, p) for g in grads])
-    total = np.asarray(_vector_norm(norms, p), dtype=grads[0].dtype)
-    if error_if_nonfinite and not np.isfinite(total):
+    xp = get_array_module(grads[0])
+    norms = xp.stack([_vector_norm(g, p) for g in grads])
+    total = xp.asarray(_vector_norm(norms, p), dtype=grads[0].dtype)
+    if error_if_nonfinite and not xp.isfinite(total):
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
                            f"gradients is {float(total)}, so they cannot be clipped; set "
                            "error_if_nonfinite=False to scale by it anyway")
-    coef = np.minimum(np.asarray(max_norm, total.dtype) / (total + total.dtype.type(1e-6)),
+    coef = xp.minimum(xp.asarray(max_norm, total.dtype) / (total + total.dtype.type(1e-6)),
                       total.dtype.type(1.0))
     for g in grads:
-        np.multiply(g, coef, out=g)
+        xp.multiply(g, coef, out=g)
     return Tensor._make(total)
 
 
@@ -78,7 +81,7 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
     c = float(clip_value)
     for p in _as_list(parameters):
         if p.grad is not None:
-            np.clip(p.grad.data, -c, c, out=p.grad.data)
+            get_array_module(p.grad.data).clip(p.grad.data, -c, c, out=p.grad.data)
 
 
 def l1_penalty(parameters_or_module: Any, weight: float = 1.0,
