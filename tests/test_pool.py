@@ -32,6 +32,13 @@ def test_max_pool2d_with_indices(kw):
              lambda x: F.max_pool2d(x, **kw, return_indices=True))
 
 
+@pytest.mark.parametrize("shape,k", [((2, 3, 8, 6), 2), ((2, 3, 6, 9), 3), ((2, 3, 7, 6), 2)])
+def test_max_pool2d_windows_that_tile_the_input_or_leave_a_rest(shape, k):
+    """Windows covering the input exactly (the backward writes every element once, into an
+    uninitialised buffer) and a 7-row input whose last row no window reads (gradient 0)."""
+    check_op(lambda x: dw.max_pool2d(x, k), [rand(*shape)], lambda x: F.max_pool2d(x, k))
+
+
 def test_max_pool2d_batch1_noncontiguous_unbatched():
     x = rand(8, 6, 2, 1).transpose(3, 2, 1, 0)  # (1, 2, 6, 8), a transposed view
     check_op(lambda x: dw.max_pool2d(x, 2, 1), [x], lambda x: F.max_pool2d(x, 2, 1))

@@ -186,26 +186,31 @@ class MaxPool2d(Function):
         """Per offset: (its view, mask of the windows whose FIRST max sits at that offset)."""
         xpad, out = self.xpad, self.out
         free = None  # windows whose max was not found at an earlier offset
-        for v in views:
+        for n, v in enumerate(views, 1):
             eq = get_array_module(out).equal(xpad[v], out)
             if free is None:
                 free = ~eq
             else:
                 eq &= free
-                free ^= eq
+                if n < len(views):
+                    free ^= eq
             yield v, eq
 
     def backward(self, g: np.ndarray, *_: Any) -> np.ndarray:
         k, s, p, d, out_hw = self.geom
         g = _same_layout(g.reshape(self.out.shape), _channels_last(self.out))
         xp = get_array_module(g)
-        dxp = xp.zeros_like(self.xpad)
+        overlap = s[0] < d[0] * (k[0] - 1) + 1 or s[1] < d[1] * (k[1] - 1) + 1
+        tiled = (not overlap and s[0] == d[0] * (k[0] - 1) + 1 and s[1] == d[1] * (k[1] - 1) + 1
+                 and out_hw[0] * s[0] == self.xpad.shape[2]
+                 and out_hw[1] * s[1] == self.xpad.shape[3])
+        # when the windows tile the padded input exactly, every element is written below once
+        dxp = xp.empty_like(self.xpad) if tiled else xp.zeros_like(self.xpad)
         if self.arg is not None:
             onehot = self.arg[..., None] == xp.arange(k[0] * k[1])
             tiles = (onehot * g[..., None]).reshape(g.shape + k).transpose(0, 1, 2, 4, 3, 5)
             _tiles(dxp, dxp, k, s, d, out_hw)[...] = tiles
             return dxp.reshape(self.shape)
-        overlap = s[0] < d[0] * (k[0] - 1) + 1 or s[1] < d[1] * (k[1] - 1) + 1
         for v, eq in self._first_max(_offsets(self.xpad, k, s, d, out_hw)):
             if overlap:
                 xp.add(dxp[v], g, out=dxp[v], where=eq)
