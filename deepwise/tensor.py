@@ -456,7 +456,10 @@ class Tensor:
             index = index.data
         elif isinstance(index, tuple):
             index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-        self.data[index] = self._raw(value)
+        value = self._raw(value)
+        if type(self.data) is not np.ndarray and isinstance(value, np.ndarray):
+            value = backend.on_device_of(value, self.data)  # host values into a device tensor
+        self.data[index] = value
 
     # ---- properties and conversion ---------------------------------------------------------
     @property

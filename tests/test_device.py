@@ -541,6 +541,12 @@ def test_tensor_moves_are_recorded_and_host_reads_are_explicit(device: str) -> N
     assert y.sum().item() == 6.0 and y.tolist() == [[1.0, -2.0], [3.0, 4.0]]
     assert float(y[0, 0]) == 1.0 and bool(y[1, 1] > 0)
     assert "device='cuda:0'" in repr(y) and "[ 3.,  4.]" in repr(y)
+    y = y.detach()
+    y[0] = np.array([5.0, 6.0])  # a host value written into a device tensor (copied over)
+    z = dw.zeros(2, 2, device="cuda")
+    z[1] = dw.tensor([7.0, 8.0])
+    z.copy_(y.cpu())  # copy_ takes a source on another device, as in PyTorch
+    assert y.device == "cuda" and y.tolist()[0] == [5.0, 6.0] and z.tolist() == y.tolist()
     assert y.to("cuda") is y and x.to("cpu") is x
     assert y.to("cpu", dw.float64).dtype == dw.float64
 
