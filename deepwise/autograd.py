@@ -277,7 +277,7 @@ def _check_versions(node: Function) -> None:
         if t is None or t._version == v:
             continue
         saved = node.__dict__.values()
-        if any(s is t.data or (isinstance(s, np.ndarray) and s.base is t.data) for s in saved):
+        if any(s is t.data or (_backend.is_array(s) and s.base is t.data) for s in saved):
             raise RuntimeError(
                 f"{node.name}.backward needs input #{i} (shape {tuple(t.shape)}), but it was "
                 f"modified in place after {node.name} used it (version {v} -> {t._version}). "

@@ -551,6 +551,15 @@ def test_tensor_moves_are_recorded_and_host_reads_are_explicit(device: str) -> N
     assert y.to("cpu", dw.float64).dtype == dw.float64
 
 
+def test_in_place_changes_of_saved_device_arrays_are_caught(device: str) -> None:
+    w = dw.tensor([2.0, 3.0], device="cuda", requires_grad=True)
+    x = dw.tensor([1.0, 1.0], device="cuda")
+    y = (w * x).sum()  # Mul saves x
+    x.add_(5)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
+
+
 def test_creation_functions_take_device(device: str) -> None:
     made = [dw.tensor([1, 2], device="cuda"), dw.zeros(2, 3, device="cuda"),
             dw.ones(2, device="cuda"), dw.empty(2, device="cuda"),
