@@ -12,7 +12,8 @@ has no host/device slip that a real GPU would trip over:
   TypeError (``asarray``/``array`` are the only doors from the host: a copy, as in CuPy);
 * reductions return 0-d arrays, not NumPy scalars (``float(a)``, ``a.item()`` work);
 * what CuPy lacks is missing: ``ufunc.at`` (use ``backend.scatter_add``), ``errstate``,
-  ``ndindex``; and ``random`` is missing by deepwise's rule (draws are made on the host).
+  ``ndindex``, ``indices(sparse=True)``; and ``random`` is missing by deepwise's rule (draws
+  are made on the host).
 
 The module object exposes NumPy's namespace by delegation: each function unwraps its
 FakeArray arguments, calls NumPy and wraps the arrays it returns.
@@ -277,6 +278,12 @@ def _scatter_add(a: FakeArray, indices: Any, values: Any) -> None:
     np.add.at(a._a, _unwrap(indices, "scatter_add", host_ok=True), _unwrap(values, "scatter_add"))
 
 
+def _indices(dimensions: Any, dtype: Any = int) -> FakeArray:
+    """CuPy's ``indices``: no ``sparse`` argument."""
+    return FakeArray(np.indices(dimensions, dtype))
+
+
+fake.indices = _indices
 fake.asarray = fake.asanyarray = fake.ascontiguousarray = _asarray
 fake.array = _array
 fake.asnumpy = _asnumpy

@@ -132,7 +132,7 @@ class Gather(Function):
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         xp = get_array_module(g)
-        grid = list(xp.indices(self.index.shape, sparse=True))
+        grid = _open_grid(self.index.shape, xp)
         grid[self.dim] = self.index
         return _scatter_add(self.shape, tuple(grid), g)
 
@@ -259,9 +259,16 @@ def nonzero(x: Tensor, *, as_tuple: bool = False) -> Any:
 # ---- scatter: write (or add) values at positions along one axis ---------------------------
 
 
+def _open_grid(shape: tuple, xp: Any) -> list:
+    """``np.indices(shape, sparse=True)`` (CuPy's ``indices`` has no ``sparse``): one arange per
+    axis, shaped to broadcast against the others."""
+    n = len(shape)
+    return [xp.arange(s).reshape((1,) * k + (s,) + (1,) * (n - k - 1))
+            for k, s in enumerate(shape)]
+
+
 def _scatter_grid(index: Any, dim: int) -> tuple:
-    xp = get_array_module(index, dim)
-    grid = list(xp.indices(index.shape, sparse=True))
+    grid = _open_grid(index.shape, get_array_module(index))
     grid[dim] = index
     return tuple(grid)
 
