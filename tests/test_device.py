@@ -440,6 +440,21 @@ def test_layer_on_device_equals_cpu(device: str, name: str, dtype: Any, request:
 # ---- training ---------------------------------------------------------------------------------
 
 
+# the optimizers trained on the device (one line each)
+OPTIMIZERS: dict[str, Callable] = {
+    "SGD": lambda ps: dw.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=1e-3),
+    "Adam": lambda ps: dw.optim.Adam(ps, lr=0.01, amsgrad=True),
+    "AdamW": lambda ps: dw.optim.AdamW(ps, lr=0.01),
+    "RMSprop": lambda ps: dw.optim.RMSprop(ps, lr=0.01, momentum=0.5),
+    "RMSprop_centered": lambda ps: dw.optim.RMSprop(ps, lr=0.01, centered=True),
+    "Adagrad": lambda ps: dw.optim.Adagrad(ps, lr=0.1),
+    "Adadelta": lambda ps: dw.optim.Adadelta(ps, lr=10.0),
+    "Adamax": lambda ps: dw.optim.Adamax(ps, lr=0.02),
+    "NAdam": lambda ps: dw.optim.NAdam(ps, lr=0.01),
+    "RAdam": lambda ps: dw.optim.RAdam(ps, lr=0.05),
+}
+
+
 def _train(on_device: bool, steps: int = 5, opt: str = "manual") -> list[np.ndarray]:
     """A few SGD steps of a small MLP (with dropout) on a fixed batch; the final weights."""
     dw.manual_seed(7)
@@ -450,11 +465,7 @@ def _train(on_device: bool, steps: int = 5, opt: str = "manual") -> list[np.ndar
     if on_device:
         model.cuda()
         x, y = x.cuda(), y.cuda()
-    sgd = {"SGD": lambda ps: dw.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=1e-3),
-           "Adam": lambda ps: dw.optim.Adam(ps, lr=0.01, amsgrad=True),
-           "AdamW": lambda ps: dw.optim.AdamW(ps, lr=0.01),
-           "RMSprop": lambda ps: dw.optim.RMSprop(ps, lr=0.01, momentum=0.5)}.get(opt)
-    sgd = sgd(model.parameters()) if sgd is not None else None
+    sgd = OPTIMIZERS[opt](model.parameters()) if opt in OPTIMIZERS else None
     losses = []
     for _ in range(steps):
         loss = nn.functional.cross_entropy(model(x), y)
@@ -479,7 +490,7 @@ def _train(on_device: bool, steps: int = 5, opt: str = "manual") -> list[np.ndar
 PENDING_OPTIMIZERS: dict[str, str] = {}
 
 
-@pytest.mark.parametrize("opt", ["manual", "SGD", "Adam", "AdamW", "RMSprop"])
+@pytest.mark.parametrize("opt", ["manual", *OPTIMIZERS])
 def test_sgd_steps_on_device_give_the_cpu_weights(device: str, opt: str,
                                                   request: Any) -> None:
     if opt in PENDING_OPTIMIZERS:
