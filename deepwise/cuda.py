@@ -8,9 +8,12 @@ machine without CuPy or without a GPU: they answer False / 0.
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import backend
 
-__all__ = ["is_available", "device_count", "manual_seed", "manual_seed_all"]
+__all__ = ["is_available", "device_count", "current_device", "get_device_name", "synchronize",
+           "manual_seed", "manual_seed_all"]
 
 
 def is_available() -> bool:
@@ -22,6 +25,35 @@ def is_available() -> bool:
 def device_count() -> int:
     """How many CUDA devices are visible (deepwise computes on ``cuda:0``)."""
     return backend.cuda_device_count()
+
+
+def current_device() -> int:
+    """The index of the device deepwise computes on: 0 (``cuda:0``; pick the GPU with
+    ``CUDA_VISIBLE_DEVICES``). ValueError when there is no GPU backend."""
+    backend.as_device("cuda", "cuda.current_device")
+    return 0
+
+
+def get_device_name(device: Any = None) -> str:
+    """The GPU's name (``"NVIDIA H100 ..."``), as CuPy reports it; ValueError without a GPU."""
+    backend.as_device("cuda" if device is None else device, "cuda.get_device_name")
+    xp = backend.device_module("cuda.get_device_name")
+    props = getattr(getattr(getattr(xp, "cuda", None), "runtime", None), "getDeviceProperties",
+                    None)
+    if props is None:  # a registered module (the test suite's fake device)
+        return getattr(xp, "__name__", "registered device module")
+    name = props(0)["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def synchronize(device: Any = None) -> None:
+    """Wait until every kernel queued on the GPU has finished (time GPU work only after this:
+    CuPy launches are asynchronous). A no-op for a registered module."""
+    backend.as_device("cuda" if device is None else device, "cuda.synchronize")
+    xp = backend.device_module("cuda.synchronize")
+    sync = getattr(getattr(getattr(xp, "cuda", None), "Device", None), "synchronize", None)
+    if sync is not None:
+        xp.cuda.Device().synchronize()
 
 
 def manual_seed(seed: int) -> None:

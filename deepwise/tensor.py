@@ -566,6 +566,14 @@ class Tensor:
         """This tensor on the GPU (``to("cuda")``); ValueError when no GPU backend is at hand."""
         return self.to(check_device("cuda" if device is None else f"cuda:{device}", "cuda"))
 
+    def pin_memory(self) -> Tensor:
+        """Self: host tensors are ordinary NumPy memory (accepted so PyTorch scripts port; the
+        copy to the GPU happens in ``.to("cuda")``)."""
+        return self
+
+    def is_pinned(self) -> builtins.bool:
+        return False
+
     @property
     def is_cuda(self) -> builtins.bool:
         return backend.is_device_array(self.data)

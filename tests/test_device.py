@@ -589,6 +589,9 @@ def test_creation_functions_take_device(device: str) -> None:
     dw.manual_seed(5)
     np.testing.assert_array_equal(a.cpu().numpy(), dw.randn(3, 4).numpy())  # one rule: host draws
     assert dw.cuda.is_available() and dw.cuda.device_count() >= 1
+    assert dw.cuda.current_device() == 0 and isinstance(dw.cuda.get_device_name(), str)
+    dw.cuda.synchronize()
+    assert dw.ones(2).pin_memory().to("cuda", non_blocking=True).device == "cuda"
     layers = [nn.Linear(2, 3, device="cuda"), nn.Conv2d(1, 2, 3, device="cuda"),
               nn.BatchNorm1d(3, device="cuda"), nn.LayerNorm(3, device="cuda"),
               nn.MultiheadAttention(4, 2, device="cuda"), nn.PReLU(device="cuda")]
@@ -644,6 +647,11 @@ def test_cpu_only_paths_stay_numpy() -> None:
         assert repr(dw.device("cpu")) == "device(type='cpu')"
         with pytest.raises(ValueError, match="unknown device 'tpu'"):
             dw.device("tpu")
+        if not dw.cuda.is_available():
+            assert dw.cuda.device_count() == 0
+            for call in (dw.cuda.current_device, dw.cuda.synchronize, dw.cuda.get_device_name):
+                with pytest.raises(ValueError, match="no GPU backend"):
+                    call()
     finally:
         fake_device.restore(prev)
 
