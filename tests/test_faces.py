@@ -166,8 +166,16 @@ def test_train_embedder_both_losses_give_unit_rows():
     for loss in ("arcface", "batch-hard"):
         model, stats = faces.train_embedder(x, y, loss=loss, epochs=1, channels=(4, 8),
                                             photos_per_person=3)
-        e = faces.embed(model, x[:5], stats)
+        e = faces.embed(model, x[:5], stats)  # the pooled trunk: 8 channels x a 3x2 grid
+        assert e.shape == (5, 48)
         np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, rtol=1e-5)
+        out = faces.embed(model, x[:5], stats, layer="output")  # the projection the loss saw
+        assert out.shape == (5, 64)
+        np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="layer must be 'features' or 'output', got 'fc'"):
+        faces.embed(model, x[:5], stats, layer="fc")
+    with pytest.raises(ValueError, match="layer='output' needs a FaceEmbedder, got FaceCNN"):
+        faces.embed(models.FaceCNN(4, channels=(4, 8)), x[:5], stats, layer="output")
     with pytest.raises(ValueError, match="loss must be 'arcface' or 'batch-hard'"):
         faces.train_embedder(x, y, loss="contrastive")
 
@@ -264,6 +272,7 @@ def test_train_verify_embed_and_verify_with_bad_input(tiny_orl, tmp_path, capsys
         capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0 <= metrics["roc_auc"] <= 1 and not (out / "roc.png").exists()
+    assert 0 <= metrics["roc_auc_projection"] <= 1
     ckpt = out / "faces.safetensors"
     with zipfile.ZipFile(tiny_orl) as z:
         for name, member in (("a", "s5/1"), ("b", "s5/2"), ("c", "s6/1")):
@@ -271,7 +280,7 @@ def test_train_verify_embed_and_verify_with_bad_input(tiny_orl, tmp_path, capsys
     paths = [tmp_path / f"{n}.pgm" for n in "abc"]
     assert _run("embed", ckpt, *paths, "--out", tmp_path / "e.npy") == 0
     emb = np.load(tmp_path / "e.npy")
-    assert emb.shape == (3, 64) and emb.dtype == np.float32
+    assert emb.shape == (3, 8 * 3 * 2) and emb.dtype == np.float32  # the pooled trunk
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)
     capsys.readouterr()
     assert _run("verify", ckpt, paths[0], paths[1]) == 0
@@ -301,6 +310,14 @@ def test_train_verify_embed_and_verify_with_bad_input(tiny_orl, tmp_path, capsys
         _run("verify", tmp_path / "notes.txt", paths[0], paths[1])
     with pytest.raises(faces.CommandError, match="--out must name a .npy file"):
         _run("embed", ckpt, paths[0], "--out", tmp_path / "x.txt")
+
+
+def test_checkpoints_name_the_layer_their_threshold_was_set_on():
+    assert faces._layer({"embedding": "features", "config": {"model": "face-embedder"}}) == \
+        "features"
+    # verify checkpoints written before the layer was recorded compared the projection
+    assert faces._layer({"config": {"model": "face-embedder"}}) == "output"
+    assert faces._layer({"config": {"model": "face-cnn"}}) == "features"
 
 
 def test_train_faces_refuses_bad_options(tiny_orl, tmp_path):

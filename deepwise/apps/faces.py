@@ -12,7 +12,10 @@ has never seen (verification) - on the ORL (AT&T) photos, 10 grey 92x112 photos 
   (``nn.ArcFaceLoss``, the default) or the batch-hard triplet loss
   (``F.batch_hard_triplet_loss`` on batches of P people x K photos, ``--loss batch-hard``) -
   and tested on every pair of photos of the *other* people: same-person pairs should score a
-  higher cosine similarity than different-person pairs. The ROC curve, its area (AUC) and
+  higher cosine similarity than different-person pairs. The photos are compared by the
+  network's pooled conv trunk (``FaceEmbedder.features``), not by the projection the loss was
+  trained on: the projection specialises to the training people, and on people held out of
+  them the trunk separated the pairs better (BENCHMARKS.md). The ROC curve, its area (AUC) and
   the equal error rate (where false accepts = false rejects) measure it; the checkpoint keeps
   the threshold of the equal error rate on the training people, which ``deepwise verify``
   applies.
@@ -263,10 +266,18 @@ def identify(model: Any, x: np.ndarray, stats: dict[str, Any]) -> np.ndarray:
     return (_forward(model, x, stats) + _forward(model, x[..., ::-1], stats)) / 2
 
 
-def embed(model: Any, x: np.ndarray, stats: dict[str, Any]) -> np.ndarray:
-    """L2-normalised rows, one per photo: a FaceEmbedder's output, or a FaceCNN's pooled
-    features, each averaged with the mirrored photo's, then normalised."""
-    what = "features" if isinstance(model, models.FaceCNN) else "forward"
+def embed(model: Any, x: np.ndarray, stats: dict[str, Any],
+          layer: str = "features") -> np.ndarray:
+    """L2-normalised rows, one per photo, each averaged with the mirrored photo's, then
+    normalised: ``layer="features"`` (the default) the pooled conv trunk of a FaceEmbedder or
+    FaceCNN; ``layer="output"`` a FaceEmbedder's projection, the metric loss's input (it
+    specialises to the training people: the trunk compares unseen people better)."""
+    if layer not in ("features", "output"):
+        raise ValueError(f"embed: layer must be 'features' or 'output', got {layer!r}")
+    if layer == "output" and not isinstance(model, models.FaceEmbedder):
+        raise ValueError(f"embed: layer='output' needs a FaceEmbedder, got "
+                         f"{type(model).__name__}")
+    what = "features" if layer == "features" else "forward"
     f = _forward(model, x, stats, what=what) + _forward(model, x[..., ::-1], stats, what=what)
     return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
 
@@ -453,7 +464,7 @@ def save_figures_verify(model: Any, stats: dict, fpr: np.ndarray, tpr: np.ndarra
     roc_figure(fpr, tpr, auc, eer, out / "roc.png")
     e_test = embed(model, test_x, stats)
     _projection_figure(e_test, test_p, out / "embedding_2d.png",
-                       "embeddings of unseen people's photos, PCA to 2-D")
+                       "unseen people's photos (pooled trunk features), PCA to 2-D")
     # for a few photos of unseen people: their nearest other photos among the unseen people
     pick = np.arange(0, len(test_x), max(len(test_x) // 4, 1))[:4]
     rest = np.setdiff1d(np.arange(len(test_x)), pick)
@@ -540,10 +551,13 @@ def run_verify(data: str | os.PathLike, *, train_people: int = 24, epochs: int =
     auc = roc_auc(scores, same)
     eer, _ = equal_error_rate(scores, same)
     accept = scores >= threshold
+    # the projection the loss was trained on, for comparison (the trunk's features are used)
+    s_out, _ = verification_scores(embed(model, x[~tr], stats, layer="output"), person[~tr])
     result = {"task": "verify", "train_people": int(train_people),
               "test_people": int(len(people) - train_people), "genuine_pairs": int(same.sum()),
               "impostor_pairs": int((~same).sum()), "roc_auc": auc, "eer": eer,
-              "threshold": threshold,
+              "roc_auc_projection": roc_auc(s_out, same),
+              "eer_projection": equal_error_rate(s_out, same)[0], "threshold": threshold,
               "false_accept_rate_at_threshold": float(accept[~same].mean()),
               "false_reject_rate_at_threshold": float((~accept[same]).mean()),
               "loss": loss, "epochs": epochs, "seed": seed, "train_seconds": round(seconds, 1)}
@@ -551,7 +565,8 @@ def run_verify(data: str | os.PathLike, *, train_people: int = 24, epochs: int =
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         save_model(out / CHECKPOINT, model, config={"model": "face-embedder", **model.config},
-                   preprocess=stats, threshold=threshold, task="verify")
+                   preprocess=stats, threshold=threshold, task="verify",
+                   embedding="features")
         if figures:
             result["figures"] = save_figures_verify(model, stats, fpr, tpr, auc, eer, x[~tr],
                                                     person[~tr], x[tr], person[tr], out)
@@ -572,6 +587,14 @@ def _load(checkpoint: str, expected: tuple[str, ...], needs: tuple[str, ...] = (
           writer: str = WRITER) -> tuple:
     return models.load(checkpoint, expected=expected, needs=("preprocess", *needs),
                        writer=writer)
+
+
+def _layer(ckpt: dict) -> str:
+    """The layer a checkpoint's threshold was set on: ``embedding`` ("features"); verify
+    checkpoints written before it was recorded compared the projection ("output")."""
+    if "embedding" in ckpt:
+        return str(ckpt["embedding"])
+    return "output" if ckpt["config"]["model"] == "face-embedder" else "features"
 
 
 def _channels(text: str) -> tuple[int, ...]:
@@ -609,7 +632,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     model, ckpt = _load(args.checkpoint, ("face-embedder", "face-cnn"))
     x = _read_photos(args.images, args.resize)
-    emb = embed(model, x, ckpt["preprocess"]).astype(np.float32)
+    emb = embed(model, x, ckpt["preprocess"], layer=_layer(ckpt)).astype(np.float32)
     out = Path(args.out)
     if out.suffix != ".npy":
         raise CommandError(f"--out must name a .npy file, got '{out}'")
@@ -623,7 +646,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     model, ckpt = _load(args.checkpoint, ("face-embedder",), needs=("threshold",),
                         writer=f"{WRITER} --task verify")
-    e = embed(model, _read_photos([args.image_a, args.image_b], args.resize), ckpt["preprocess"])
+    e = embed(model, _read_photos([args.image_a, args.image_b], args.resize), ckpt["preprocess"],
+              layer=_layer(ckpt))
     sim, thr = float(e[0] @ e[1]), float(ckpt["threshold"])
     print(f"similarity {sim:.4f}: {'same person' if sim >= thr else 'different people'} "
           f"(threshold {thr:.4f})")

@@ -12,6 +12,12 @@ needs no large dense layer (few weights: good for a database of 10 photos per pe
   metric loss: ``nn.ArcFaceLoss`` or ``F.batch_hard_triplet_loss``). Its trunk may pool to a
   coarse grid instead (``pool=(3, 2)``: eyes, nose and mouth regions stay apart), which
   measured better for people never seen in training than one global average.
+  ``features(x)`` is that pooled trunk, before the projection: the representation
+  ``apps.faces`` compares unseen people with. The projection and its loss are a training head
+  that specialises to the training people (as the projection head of SimCLR, Chen et al.
+  2020): on people held out of the 24 training ones, the pooled trunk's cosine separated
+  same-person from different-person pairs better (ROC AUC 0.989 against 0.945, mean of 4
+  validation folds; BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -99,6 +105,10 @@ class FaceEmbedder(nn.Module):
     ``embedding_dim`` and L2 normalisation, so ``a @ b`` of two outputs is their cosine
     similarity.
 
+    ``features(x)`` is the pooled trunk before the projection, (N, channels[-1] * pool[0] *
+    pool[1]) (not normalised): for people never seen in training it is the better
+    representation (module docstring).
+
     Shape: input (N, in_channels, H, W) with H, W >= 2^len(channels) * pool; output
     (N, embedding_dim), each row of unit length.
 
@@ -120,6 +130,9 @@ class FaceEmbedder(nn.Module):
         self.trunk = _Trunk(in_channels, channels, depth, pool=tuple(pool))
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(self.trunk.width, int(embedding_dim))
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.trunk(x)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.normalize(self.fc(self.dropout(self.trunk(x))), dim=1)
