@@ -268,11 +268,27 @@ def test_train_and_forecast_commands(tmp_path, capsys):
     out = tmp_path / "run"
     args = _parser().parse_args(["train", "trajectory", "--test-scene", "zara01", "--data",
                                  str(base), "--epochs", "1", "--out", str(out),
-                                 "--hidden-size", "16", "--embed-size", "8"])
+                                 "--hidden-size", "16", "--embed-size", "8", "--seeds", "2"])
     assert args.func(args) == 0
     text = capsys.readouterr().out
     assert "constant velocity" in text and "CVAE best-of-20" in text and "| LSTM |" in text
+    assert "| LSTM, mean of 2 seeds |" in text
     assert (out / "lstm.safetensors").is_file() and (out / "cvae.safetensors").is_file()
+    assert (out / "lstm-seed1.safetensors").is_file()
+    # the ensemble row is the mean of the two seeds' forecasts, scored like any other
+    fold = eth_ucy.load_fold("zara1", root=base)
+    pair = [app.load_forecaster(out / f)[0] for f in ("lstm.safetensors",
+                                                       "lstm-seed1.safetensors")]
+    obs, groups = fold["test"].observed.astype(np.float64), fold["test"].windows.group
+    mean = app.ensemble_predict(pair, obs, groups)
+    np.testing.assert_allclose(mean, (pair[0].predict(obs, groups)
+                                      + pair[1].predict(obs, groups)) / 2)
+    res = app.evaluate_models(fold["test"], pair[0], ensemble=pair)
+    assert res["LSTM, mean of 2 seeds"][0] == pytest.approx(
+        tm.ade(mean, fold["test"].future.astype(np.float64)))
+    assert not np.allclose(pair[0].predict(obs, groups), pair[1].predict(obs, groups))
+    with pytest.raises(ValueError, match="no forecasters"):
+        app.ensemble_predict([], obs)
     png = tmp_path / "f.png"
     scene = base / "all_data" / "crowds_zara01.txt"
     args = _parser().parse_args(["forecast", str(out / "cvae.safetensors"), "--scene",

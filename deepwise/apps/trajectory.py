@@ -13,6 +13,7 @@ Adam with a cosine schedule and the best validation epoch kept; the fold table; 
 the commands::
 
     deepwise train trajectory --test-scene zara01 --out runs/traj-zara1
+    deepwise train trajectory --test-scene zara01 --model lstm --seeds 2 --out runs/traj-lstm
     deepwise forecast runs/traj-zara1/cvae.safetensors --scene crowds_zara01.txt --out z.png
 """
 
@@ -23,7 +24,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,8 @@ from ..tensor import Tensor, from_numpy
 from ..train import trajectory_metrics as tm
 from ._commands import CommandError, register, train_parsers
 
-__all__ = ["augment", "displacement_loss", "train_forecaster", "evaluate_models",
+__all__ = ["augment", "displacement_loss", "train_forecaster", "ensemble_predict",
+           "evaluate_models",
            "format_table", "load_forecaster", "plot_forecast", "add_commands"]
 
 MODEL_NAMES = {"lstm": "trajectory-lstm", "cvae": "trajectory-cvae"}
@@ -166,12 +168,23 @@ def train_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
     return history
 
 
+def ensemble_predict(forecasters: Sequence[TrajectoryLSTM], observed: np.ndarray,
+                     groups: np.ndarray | None = None) -> np.ndarray:
+    """The mean of several forecasters' predicted positions (e.g. one recipe trained with
+    different seeds). Shape: observed (N, obs_len, 2) -> (N, pred_len, 2)."""
+    if not forecasters:
+        raise ValueError("ensemble_predict: no forecasters given")
+    return np.mean([m.predict(observed, groups) for m in forecasters], 0)
+
+
 def evaluate_models(data: eth_ucy.TrajectoryWindows, lstm: TrajectoryLSTM | None = None,
-                    cvae: TrajectoryCVAE | None = None, k: int = 20, seed: int = 0
+                    cvae: TrajectoryCVAE | None = None, k: int = 20, seed: int = 0,
+                    ensemble: Sequence[TrajectoryLSTM] = ()
                     ) -> dict[str, tuple[float, float]]:
     """``{row: (ADE, FDE)}`` on ``data``: constant velocity, linear fit, the deterministic LSTM,
-    the CVAE best-of-``k`` (one sample per window, Social GAN's way; and per pedestrian) and the
-    CVAE's most likely future. Rows of absent models are left out."""
+    the mean of the ``ensemble``'s forecasts (when it holds more than one), the CVAE
+    best-of-``k`` (one sample per window, Social GAN's way; and per pedestrian) and the CVAE's
+    most likely future. Rows of absent models are left out."""
     obs, fut = data.observed.astype(np.float64), data.future.astype(np.float64)
     pred_len = fut.shape[1]
     rows = {"constant velocity": constant_velocity(obs, pred_len),
@@ -181,6 +194,9 @@ def evaluate_models(data: eth_ucy.TrajectoryWindows, lstm: TrajectoryLSTM | None
     if lstm is not None:
         p = lstm.predict(obs, groups)
         out["LSTM"] = (tm.ade(p, fut), tm.fde(p, fut))
+    if len(ensemble) > 1:
+        p = ensemble_predict(ensemble, obs, groups)
+        out[f"LSTM, mean of {len(ensemble)} seeds"] = (tm.ade(p, fut), tm.fde(p, fut))
     if cvae is not None:
         samples = cvae.sample(obs, k=k, groups=groups, generator=np.random.default_rng(seed))
         out[f"CVAE best-of-{k}"] = tm.best_of_k(samples, fut, groups)
@@ -295,25 +311,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     os.makedirs(args.out, exist_ok=True)
     print(f"fold {LABELS[key]}: {len(fold['train'])} train, {len(fold['val'])} val, "
           f"{len(fold['test'])} test windows")
+    if args.seeds < 1:
+        raise CommandError(f"--seeds {args.seeds}: need at least 1")
     kinds = ["lstm", "cvae"] if args.model == "both" else [args.model]
+    runs = [(kind, args.seed + i) for kind in kinds
+            for i in range(args.seeds if kind == "lstm" else 1)]
     trained: dict[str, TrajectoryLSTM] = {}
+    ensemble: list[TrajectoryLSTM] = []
     histories = {}
-    for kind in kinds:
-        backend.manual_seed(args.seed)
+    for kind, seed in runs:
+        name = kind if seed == args.seed else f"{kind}-seed{seed}"
+        backend.manual_seed(seed)
         common = {"embed_size": args.embed_size, "hidden_size": args.hidden_size,
                   "social": not args.no_social}
         model = (TrajectoryCVAE(latent_size=args.latent_size, **common) if kind == "cvae"
                  else TrajectoryLSTM(**common))
-        print(f"training {kind}: {sum(p.data.size for p in model.parameters())} parameters")
-        histories[kind] = train_forecaster(
+        print(f"training {name}: {sum(p.data.size for p in model.parameters())} parameters")
+        histories[name] = train_forecaster(
             model, fold["train"], fold["val"], epochs=args.epochs, batch_size=args.batch_size,
-            lr=args.lr, beta=args.beta, seed=args.seed,
+            lr=args.lr, beta=args.beta, seed=seed,
             time_limit=None if args.time_limit is None else 60.0 * args.time_limit)
-        save_model(os.path.join(args.out, f"{kind}.safetensors"), model,
+        save_model(os.path.join(args.out, f"{name}.safetensors"), model,
                    config={"model": MODEL_NAMES[kind], **model.config},
-                   test_scene=key, best_val_ade=float(histories[kind]["best_val_ade"]))
-        trained[kind] = model
-    results = evaluate_models(fold["test"], trained.get("lstm"), trained.get("cvae"))  # type: ignore[arg-type]
+                   test_scene=key, best_val_ade=float(histories[name]["best_val_ade"]))
+        trained.setdefault(kind, model)
+        if kind == "lstm":
+            ensemble.append(model)
+    results = evaluate_models(fold["test"], trained.get("lstm"),
+                              trained.get("cvae"), ensemble=ensemble)  # type: ignore[arg-type]
     table = format_table({LABELS[key]: results})
     print(f"\ntest scene {LABELS[key]} ({len(fold['test'])} windows), ADE/FDE in metres:")
     print(table)
@@ -398,6 +423,9 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--no-social", action="store_true",
                    help="forecast each pedestrian alone (no pooling over its neighbours)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, default=1,
+                   help="train the LSTM with seeds SEED..SEED+N-1 (lstm-seedS.safetensors) and "
+                        "also score the mean of their forecasts")
     register(p, cmd_train)
 
     f = subparsers.add_parser(
