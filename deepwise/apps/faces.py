@@ -660,8 +660,9 @@ def add_commands(subparsers: Any) -> None:
         "faces", help="face identification (CNN) or verification (embedding) on the ORL faces",
         description="Train a face CNN on the ORL (AT&T) photos. --task identify: photos "
         "1..N of each person to train, 6-10 to test (and eigenfaces on the same split); "
-        "--task verify: an embedding trained with the batch-hard triplet loss on some people, "
-        "tested on every pair of photos of the others (ROC AUC, equal error rate).")
+        "--task verify: an embedding trained with a metric loss (ArcFace by default, or "
+        "batch-hard triplets) on some people, tested on every pair of photos of the others "
+        "(ROC AUC, equal error rate).")
     p.add_argument("--data", required=True, help="the ORL zip (orl_faces.zip / att_faces.zip) "
                    "or its unpacked directory (s1/1.pgm ...)")
     p.add_argument("--task", choices=("identify", "verify"), default="identify")
