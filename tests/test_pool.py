@@ -32,11 +32,15 @@ def test_max_pool2d_with_indices(kw):
              lambda x: F.max_pool2d(x, **kw, return_indices=True))
 
 
-@pytest.mark.parametrize("shape,k", [((2, 3, 8, 6), 2), ((2, 3, 6, 9), 3), ((2, 3, 7, 6), 2)])
-def test_max_pool2d_windows_that_tile_the_input_or_leave_a_rest(shape, k):
+@pytest.mark.parametrize("shape,kw", [((2, 3, 8, 6), dict(kernel_size=2)),
+                                      ((2, 3, 6, 9), dict(kernel_size=3)),
+                                      ((2, 3, 7, 6), dict(kernel_size=2)),
+                                      ((1, 2, 6, 6), dict(kernel_size=2, stride=3, dilation=2))])
+def test_max_pool2d_windows_that_tile_the_input_or_leave_a_rest(shape, kw):
     """Windows covering the input exactly (the backward writes every element once, into an
-    uninitialised buffer) and a 7-row input whose last row no window reads (gradient 0)."""
-    check_op(lambda x: dw.max_pool2d(x, k), [rand(*shape)], lambda x: F.max_pool2d(x, k))
+    uninitialised buffer); a 7-row input whose last row no window reads; dilated windows that
+    sit side by side but skip every other element (gradient 0 there)."""
+    check_op(lambda x: dw.max_pool2d(x, **kw), [rand(*shape)], lambda x: F.max_pool2d(x, **kw))
 
 
 def test_max_pool2d_batch1_noncontiguous_unbatched():

@@ -349,18 +349,19 @@ def test_fsdd_digits_gru_learns_in_one_epoch():
 
 @pytest.mark.slow
 def test_fsdd_strings_ctc_learns_one_speaker():
-    """CTC from scratch on strings of 2-3 digits of one speaker (300 fresh strings x 6 epochs,
-    a small conv(x4 subsampling) + GRU): digit error rate < 0.5 on 100 strings made from that
-    speaker's test clips (a model that has not learned says blanks: 1.0). The full recipe's
-    figures (5 speakers, 2-7 digits) are in BENCHMARKS.md."""
+    """CTC from scratch on strings of 2-3 digits of one speaker (300 fresh strings x 8 epochs,
+    a small conv(x4 subsampling) + GRU): digit error rate < 0.3 on 100 strings made from that
+    speaker's test clips (a model that has not learned says blanks: 1.0). Measured 0.09-0.10
+    greedy; after 6 epochs it was 0.47-0.52, too close to a bound for float32 rounding not to
+    flip it. The full recipe's figures (5 speakers, 2-7 digits) are in BENCHMARKS.md."""
     path = shared_data("fsdd")
     train = FSDD(path, train=True, speakers=["theo"])
     test = FSDD(path, train=False, speakers=["theo"])
     strings = S.make_strings(test.waveforms, test.targets, test.speakers, 100,
                              np.random.default_rng(1234), max_digits=3)
-    model, hist = S.train_strings(train, epochs=6, strings_per_epoch=300, batch_size=8,
+    model, hist = S.train_strings(train, epochs=8, strings_per_epoch=300, batch_size=8,
                                   lr=3e-3, hidden_size=96, num_layers=1, channels=64,
                                   max_digits=3, subsample=4, verbose=False)
     res = S.evaluate_strings(model, strings, beam_width=4)
     assert hist["loss"][-1] < 0.5 * hist["loss"][1], hist["loss"]
-    assert res["der_greedy"] < 0.5 and res["der_beam"] < 0.5, res
+    assert res["der_greedy"] < 0.3 and res["der_beam"] < 0.3, res

@@ -201,9 +201,8 @@ class MaxPool2d(Function):
         g = _same_layout(g.reshape(self.out.shape), _channels_last(self.out))
         xp = get_array_module(g)
         overlap = s[0] < d[0] * (k[0] - 1) + 1 or s[1] < d[1] * (k[1] - 1) + 1
-        tiled = (not overlap and s[0] == d[0] * (k[0] - 1) + 1 and s[1] == d[1] * (k[1] - 1) + 1
-                 and out_hw[0] * s[0] == self.xpad.shape[2]
-                 and out_hw[1] * s[1] == self.xpad.shape[3])
+        tiled = (d == (1, 1) and s == k and out_hw[0] * s[0] == self.xpad.shape[2]
+                 and out_hw[1] * s[1] == self.xpad.shape[3])  # dilated windows skip elements
         # when the windows tile the padded input exactly, every element is written below once
         dxp = xp.empty_like(self.xpad) if tiled else xp.zeros_like(self.xpad)
         if self.arg is not None:
