@@ -178,7 +178,9 @@ class BatchNorm(Function):
         m = x.size // x.shape[1]
         rg, rx = _channel_rows(g), _channel_rows(x)
         sg = _channel_sum(g, rg)
-        dw = invstd * (_channel_dot(g, x, rg, rx) - mean * sg)  # sum g * xhat
+        dw = None  # sum g * xhat: for the weight, and for dx in training
+        if nw or (nx and self.training):
+            dw = invstd * (_channel_dot(g, x, rg, rx) - mean * sg)
         dx = None
         if nx:
             a = invstd * w if w is not None else invstd

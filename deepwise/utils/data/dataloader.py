@@ -73,15 +73,22 @@ class _Spec:
 
     def batches_of_stream(self) -> Iterator[Any]:
         """An IterableDataset's samples cut into batches."""
-        collate = self.collate_fn if self.collate_fn is not None else default_collate
-        batch: list[Any] = []
-        for sample in self.dataset:
-            batch.append(sample)
-            if len(batch) == self.batch_size:
-                yield collate(batch)
-                batch = []
-        if batch and not self.drop_last:
+        return _stream_batches(self.dataset, self.batch_size, self.drop_last, self.collate_fn)
+
+
+def _stream_batches(dataset: Any, batch_size: int, drop_last: bool,
+                    collate_fn: Any) -> Iterator[Any]:
+    """The samples of an iterable ``dataset`` collated ``batch_size`` at a time (the last, short
+    batch kept unless ``drop_last``): in the main process and in each worker."""
+    collate = collate_fn if collate_fn is not None else default_collate
+    batch: list[Any] = []
+    for sample in dataset:
+        batch.append(sample)
+        if len(batch) == batch_size:
             yield collate(batch)
+            batch = []
+    if batch and not drop_last:
+        yield collate(batch)
 
 
 class _Pool:
@@ -199,27 +206,16 @@ class DataLoader(_BaseLoader):
         return len(self.batch_sampler)
 
     def _batches(self) -> Iterator[Any]:
-        collate = self.collate_fn if self.collate_fn is not None else default_collate
         if self._iterable:
-            batch: list[Any] = []
-            for sample in self.dataset:
-                batch.append(sample)
-                if len(batch) == self.batch_size:
-                    yield collate(batch)
-                    batch = []
-            if batch and not self.drop_last:
-                yield collate(batch)
+            yield from _stream_batches(self.dataset, self.batch_size, self.drop_last,
+                                       self.collate_fn)
             return
         if not self._custom:  # the base loader's order and fast path
             yield from super().__iter__()
             return
-        fast = self.collate_fn is None and supports_batch_indexing(self.dataset)
+        spec = _Spec(self)  # the batches a worker would make, made here
         for idx in self.batch_sampler:
-            if fast:
-                batch = self.dataset.__getitems__(np.asarray(idx, dtype=np.int64))
-                yield default_collate(batch) if isinstance(batch, list) else _to_tensors(batch)
-            else:
-                yield collate([self.dataset[int(i)] for i in idx])
+            yield spec.fetch(idx)
 
     def __iter__(self) -> Iterator[Any]:
         if self.num_workers == 0:
