@@ -153,8 +153,8 @@ class FrameSource:
         for _ in range(n):
             r = self.renderer(int(self.rng.integers(len(self.rows))),
                               int(self.rng.integers(self.rigs)))
-            frame = r.render(int(self.rng.choice(r.frames)))[int(self.rng.integers(
-                len(r.cameras)))]
+            fr = int(self.rng.choice(r.frames))
+            frame = r.render_camera(fr, int(self.rng.integers(len(r.cameras))))
             img, (det, ign) = frame.image, frame.split()
             if self.rng.random() < 0.5:
                 w = img.shape[2]

@@ -224,7 +224,11 @@ class SceneRenderer:
         for i, c in enumerate(self.cameras):
             c.check(f"SceneRenderer: camera {i}")
         self.frames = np.unique(rows[:, 0]).astype(np.int64)
-        self._by_frame = {int(f): rows[rows[:, 0] == f] for f in self.frames}
+        order = np.argsort(rows[:, 0], kind="stable")
+        starts = np.searchsorted(rows[order, 0], self.frames)
+        self._by_frame = {int(f): rows[order[a:b]] for f, a, b in
+                          zip(self.frames, starts, list(starts[1:]) + [len(rows)])}
+        self._looks: dict[int, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
         self._backgrounds = [self._ground(c, i) for i, c in enumerate(self.cameras)]
 
     def _ground(self, cam: Camera, index: int) -> np.ndarray:
@@ -249,36 +253,49 @@ class SceneRenderer:
 
     def _look(self, ped: int) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         """A pedestrian's height (m) and shirt, trousers and skin colours (fixed by id)."""
-        rng = np.random.default_rng(_hash(self.seed, ped, 3))
-        shirt = rng.uniform(0.05, 1.0, 3)
-        legs = rng.uniform(0.05, 0.45, 3)
-        skin = np.array([0.85, 0.65, 0.5]) * rng.uniform(0.5, 1.05)
-        return rng.uniform(1.6, 1.9), shirt, legs, skin
+        if ped not in self._looks:
+            rng = np.random.default_rng(_hash(self.seed, ped, 3))
+            shirt = rng.uniform(0.05, 1.0, 3)
+            legs = rng.uniform(0.05, 0.45, 3)
+            skin = np.array([0.85, 0.65, 0.5]) * rng.uniform(0.5, 1.05)
+            self._looks[ped] = (rng.uniform(1.6, 1.9), shirt, legs, skin)
+        return self._looks[ped]
 
     def render(self, frame: int) -> list[Frame]:
         """Each camera's :class:`Frame` of ``frame`` (a frame id of the file; a frame with
         nobody in it gives empty pictures)."""
+        return [self.render_camera(frame, i) for i in range(len(self.cameras))]
+
+    def render_camera(self, frame: int, camera: int) -> Frame:
+        """Camera ``camera``'s :class:`Frame` of ``frame`` alone (the same pixels as
+        ``render(frame)[camera]``, a third of the work for three cameras)."""
+        if not 0 <= camera < len(self.cameras):
+            raise IndexError(f"SceneRenderer: camera {camera} out of range (0..."
+                             f"{len(self.cameras) - 1})")
         people = self._by_frame.get(int(frame), np.zeros((0, 4)))
-        return [self._draw(c, i, people, int(frame)) for i, c in enumerate(self.cameras)]
+        return self._draw(self.cameras[camera], camera, people, int(frame))
 
     def _draw(self, cam: Camera, index: int, people: np.ndarray, frame: int) -> Frame:
         rng = np.random.default_rng(_hash(self.seed, index, frame))
         img = self._backgrounds[index].copy()
         hgt, wid = cam.height, cam.width
         owner = np.full((hgt, wid), -1, np.int64)
+        looks = [self._look(int(p)) for p in people[:, 1]]
+        tall = np.array([lk[0] for lk in looks], np.float64).reshape(len(people))
         u, v, z = cam.project(np.c_[people[:, 2:4], np.zeros(len(people))])
+        _, v_heads, _ = cam.project(np.c_[people[:, 2:4], tall])
         figures = []
         for k in np.argsort(-z):  # far to near: the near ones paint over
             if z[k] < 0.5:
                 continue
             ped = int(people[k, 1])
-            tall, shirt, legs, skin = self._look(ped)
-            _, v_head, _ = cam.project([people[k, 2], people[k, 3], tall])
-            h = v[k] - v_head
-            if h < 1 or not np.isfinite(h):
+            _, shirt, legs, skin = looks[k]
+            v_head = float(v_heads[k])
+            h = float(v[k]) - v_head
+            if h < 1 or not math.isfinite(h):
                 continue
             w = 0.3 * h
-            x1, x2, y1, y2 = u[k] - w / 2, u[k] + w / 2, v_head, v[k]
+            x1, x2, y1, y2 = float(u[k]) - w / 2, float(u[k]) + w / 2, v_head, float(v[k])
             box = np.array([max(x1, 0), max(y1, 0), min(x2, wid), min(y2, hgt)])
             if box[2] - box[0] < 1 or box[3] - box[1] < 1:
                 continue
@@ -286,9 +303,9 @@ class SceneRenderer:
                      (y1 + 0.16 * h, y1 + 0.5 * h, 0.0, shirt),
                      (y1, y1 + 0.17 * h, 0.28 * w, skin)]  # head
             for top, bottom, inset, colour in parts:
-                r0, r1 = int(np.clip(round(top), 0, hgt)), int(np.clip(round(bottom), 0, hgt))
-                c0 = int(np.clip(round(x1 + inset), 0, wid))
-                c1 = int(np.clip(round(x2 - inset), 0, wid))
+                r0, r1 = min(max(round(top), 0), hgt), min(max(round(bottom), 0), hgt)
+                c0 = min(max(round(x1 + inset), 0), wid)
+                c1 = min(max(round(x2 - inset), 0), wid)
                 if r1 > r0 and c1 > c0:
                     img[:, r0:r1, c0:c1] = colour[:, None, None]
                     owner[r0:r1, c0:c1] = len(figures)
