@@ -189,6 +189,56 @@ def test_transformer_incremental_steps_equal_the_full_decoder(norm_first: bool):
             np.testing.assert_allclose(logits.data, full[:, t], rtol=1e-4, atol=1e-5)
 
 
+def _tied(k: int) -> models.Seq2Seq:
+    dw.manual_seed(2)
+    if k == 0:
+        return models.Seq2SeqGRU(V_SRC, V_TGT, 8, 8, attention="general", dropout=0.0,
+                                 tie_embeddings=True)
+    return models.TransformerTranslator(V_SRC, V_TGT, d_model=8, nhead=2, num_encoder_layers=1,
+                                        num_decoder_layers=1, dim_feedforward=16, dropout=0.0,
+                                        tie_embeddings=True)
+
+
+@pytest.mark.parametrize("k", range(2))
+def test_tied_embeddings_share_one_parameter_gradcheck_and_round_trip(k: int, tmp_path):
+    """tie_embeddings: the target embedding and the output projection are one Parameter (listed
+    once, under both names in the state dict, as in PyTorch); its gradient, the sum of both
+    uses, matches finite differences in float64; a saved and loaded translator is still tied."""
+    model = _tied(k)
+    assert model.out.weight is model.tgt_embed.weight
+    names = [n for n, _ in model.named_parameters()]
+    assert "tgt_embed.weight" in names and "out.weight" not in names
+    assert {"tgt_embed.weight", "out.weight"} <= set(model.state_dict())
+    model = model.double()
+    assert model.out.weight is model.tgt_embed.weight
+    w = model.out.weight
+    src, lens = dw.tensor(np.array([[4, 5, 6], [7, 8, 0]])), np.array([3, 2])
+    tgt_in, tgt_out = np.array([[2, 5, 6, 7], [2, 8, 9, 0]]), np.array([5, 6, 7, 3, 8, 9, 3, 0])
+    batch = (src, lens, dw.tensor(tgt_in), dw.tensor(tgt_out.reshape(2, 4)))
+    assert dw.autograd.gradcheck(lambda w_: T._loss(model, batch, 0, 0.1), [w])
+    # the loss on the real positions only = the loss over all positions with padding ignored
+    full = model(src, lens, dw.tensor(tgt_in))
+    ref = dw.nn.functional.cross_entropy(full.reshape(-1, V_TGT), dw.tensor(tgt_out),
+                                         ignore_index=0, label_smoothing=0.1)
+    np.testing.assert_allclose(T._loss(model, batch, 0, 0.1).data, ref.data, rtol=1e-12)
+    model = _tied(k).eval()
+    vocab = [dw.data.text.Vocab([[f"w{i}"] for i in range(v - 4)], min_freq=1)
+             for v in (V_SRC, V_TGT)]
+    assert len(vocab[0]) == V_SRC and len(vocab[1]) == V_TGT
+    path = tmp_path / "tied.safetensors"
+    T.save_translator(path, T.Translator(model, vocab[0], vocab[1], "transformer", 5))
+    back = T.load_translator(path).model
+    assert back.out.weight is back.tgt_embed.weight
+    np.testing.assert_array_equal(back.out.weight.data, model.out.weight.data)
+    np.testing.assert_array_equal(back(src, lens, dw.tensor(tgt_in)).data,
+                                  model(src, lens, dw.tensor(tgt_in)).data)
+
+
+def test_tied_embeddings_need_equal_sizes():
+    with pytest.raises(ValueError, match="tie_embeddings needs embed_size == hidden_size"):
+        models.Seq2SeqGRU(5, 5, embed_size=8, hidden_size=16, tie_embeddings=True)
+
+
 def test_model_errors_and_registry():
     model = _models()[0]
     with pytest.raises(ValueError, match="src_lengths must hold N = 1"):

@@ -4,7 +4,9 @@
 
 Every model reads a padded batch of source ids ``src`` (N, S) with their ``src_lengths`` (N,)
 and, with teacher forcing, the target shifted right ``tgt_in`` (N, T) = ``<bos> y_1 ... y_{T-1}``;
-``forward`` returns the logits (N, T, V) of ``y_1 ... y_T``. Decoding uses four methods that
+``forward`` returns the logits (N, T, V) of ``y_1 ... y_T``: ``out(features(src, src_lengths,
+tgt_in))``, the vocabulary projection ``out`` applied to the decoder's features (N, T, D), so
+training can project only the real (non-padding) target positions. Decoding uses four methods that
 each model implements:
 
 * ``encode(src, src_lengths)`` -> ``memory`` (a dict of tensors/arrays, batch first);
@@ -154,12 +156,15 @@ class Seq2SeqGRU(Seq2Seq):
     c_t]))`` goes to ``out`` (Luong's attentional hidden state, without input feeding, so the
     whole target is one GRU call in training).
 
+    ``tie_embeddings``: the decoder's input embedding and the output projection share one
+    weight (Press & Wolf 2017; needs ``embed_size == hidden_size``).
+
     Shape: src (N, S), src_lengths (N,), tgt_in (N, T) -> logits (N, T, tgt_vocab_size).
     """
 
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, embed_size: int = 256,
                  hidden_size: int = 256, attention: str | None = None, dropout: float = 0.2,
-                 pad_index: int = 0) -> None:
+                 pad_index: int = 0, tie_embeddings: bool = False) -> None:
         super().__init__()
         if attention not in (None, "none", "general", "dot"):
             raise ValueError(f"Seq2SeqGRU: attention must be None, 'general' or 'dot', got "
@@ -167,8 +172,11 @@ class Seq2SeqGRU(Seq2Seq):
         attention = None if attention == "none" else attention
         self.config = dict(src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size,
                            embed_size=embed_size, hidden_size=hidden_size, attention=attention,
-                           dropout=dropout, pad_index=pad_index)
+                           dropout=dropout, pad_index=pad_index, tie_embeddings=tie_embeddings)
         h = hidden_size
+        if tie_embeddings and embed_size != hidden_size:
+            raise ValueError(f"Seq2SeqGRU: tie_embeddings needs embed_size == hidden_size, got "
+                             f"{embed_size} and {hidden_size}")
         self.src_embed = nn.Embedding(src_vocab_size, embed_size, padding_idx=pad_index)
         self.tgt_embed = nn.Embedding(tgt_vocab_size, embed_size, padding_idx=pad_index)
         self.encoder = nn.GRU(embed_size, h, batch_first=True, bidirectional=True)
@@ -184,6 +192,8 @@ class Seq2SeqGRU(Seq2Seq):
         if attention is not None:
             self.combine = nn.Linear(3 * h, h)
         self.out = nn.Linear(h, tgt_vocab_size)
+        if tie_embeddings:  # one Parameter under two names, as in PyTorch
+            self.out.weight = self.tgt_embed.weight
 
     def encode(self, src: Tensor, src_lengths: Any) -> dict:
         lens = np.asarray(src_lengths.data if isinstance(src_lengths, Tensor) else src_lengths)
@@ -195,17 +205,22 @@ class Seq2SeqGRU(Seq2Seq):
         return memory
 
     def _head(self, dec: Tensor, memory: dict) -> tuple[Tensor, Tensor | None]:
+        """(features that ``out`` projects, attention weights or None)."""
         if self.attention is None:
-            return self.out(self.drop(dec)), None
+            return self.drop(dec), None
         keys = memory.get("keys", memory["outputs"])
         ctx, w = self.attention(dec, keys, memory["outputs"], key_padding_mask=memory["mask"])
         att = self.combine(_shape.cat([dec, ctx], dim=-1)).tanh()
-        return self.out(self.drop(att)), w
+        return self.drop(att), w
 
-    def forward(self, src: Tensor, src_lengths: Any, tgt_in: Tensor) -> Tensor:
+    def features(self, src: Tensor, src_lengths: Any, tgt_in: Tensor) -> Tensor:
+        """(N, T, hidden_size): what the vocabulary projection ``out`` reads."""
         memory = self.encode(src, src_lengths)
         dec, _ = self.decoder(self.drop(self.tgt_embed(tgt_in)), memory["h0"].unsqueeze(0))
         return self._head(dec, memory)[0]
+
+    def forward(self, src: Tensor, src_lengths: Any, tgt_in: Tensor) -> Tensor:
+        return self.out(self.features(src, src_lengths, tgt_in))
 
     def start(self, memory: dict) -> Tensor:
         return memory["h0"].unsqueeze(0)  # (1, N, H)
@@ -213,8 +228,7 @@ class Seq2SeqGRU(Seq2Seq):
     def step(self, prev_ids: np.ndarray, state: Tensor, memory: dict) -> tuple[Tensor, Tensor]:
         x = self.tgt_embed(Tensor._make(np.asarray(prev_ids, dtype=np.int64)[:, None]))
         dec, state = self.decoder(self.drop(x), state)
-        logits, _ = self._head(dec, memory)
-        return logits[:, 0], state
+        return self.out(self._head(dec, memory)[0][:, 0]), state
 
     def select(self, state: Tensor, memory: dict, rows: np.ndarray) -> tuple[Tensor, dict]:
         return Tensor._make(state.data[:, rows]), {k: _rows(v, rows) for k, v in memory.items()}
@@ -239,19 +253,25 @@ class TransformerTranslator(Seq2Seq):
     Decoding runs one new position per step through the decoder; each layer keeps the inputs of
     the earlier positions, so its self-attention needs no recomputation of the prefix.
 
+    ``tie_embeddings``: the target embedding and the output projection share one weight
+    (Press & Wolf 2017), initialised N(0, 1/d_model) as in Vaswani et al.'s shared embeddings
+    (N(0, 1) times sqrt(d_model) would start the logits far too large).
+
     Shape: src (N, S), src_lengths (N,), tgt_in (N, T) -> logits (N, T, tgt_vocab_size).
     """
 
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, d_model: int = 256,
                  nhead: int = 4, num_encoder_layers: int = 3, num_decoder_layers: int = 3,
                  dim_feedforward: int = 512, dropout: float = 0.1, max_len: int = 128,
-                 norm_first: bool = True, pad_index: int = 0) -> None:
+                 norm_first: bool = True, pad_index: int = 0,
+                 tie_embeddings: bool = False) -> None:
         super().__init__()
         self.config = dict(src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size,
                            d_model=d_model, nhead=nhead, num_encoder_layers=num_encoder_layers,
                            num_decoder_layers=num_decoder_layers,
                            dim_feedforward=dim_feedforward, dropout=dropout, max_len=max_len,
-                           norm_first=norm_first, pad_index=pad_index)
+                           norm_first=norm_first, pad_index=pad_index,
+                           tie_embeddings=tie_embeddings)
         self.src_embed = nn.Embedding(src_vocab_size, d_model, padding_idx=pad_index)
         self.tgt_embed = nn.Embedding(tgt_vocab_size, d_model, padding_idx=pad_index)
         self.pos = nn.PositionalEncoding(d_model, dropout, max_len, batch_first=True)
@@ -259,6 +279,10 @@ class TransformerTranslator(Seq2Seq):
                                           dim_feedforward, dropout, batch_first=True,
                                           norm_first=norm_first)
         self.out = nn.Linear(d_model, tgt_vocab_size)
+        if tie_embeddings:  # one Parameter under two names, as in PyTorch
+            self.out.weight = self.tgt_embed.weight
+            nn.init.normal_(self.out.weight, 0.0, d_model ** -0.5)
+            self.out.weight.data[pad_index] = 0.0
         self.scale = math.sqrt(d_model)
         self.pad_index = pad_index
 
@@ -280,8 +304,12 @@ class TransformerTranslator(Seq2Seq):
                                         tgt_mask=causal, tgt_key_padding_mask=tpm,
                                         memory_key_padding_mask=memory["mask"])
 
+    def features(self, src: Tensor, src_lengths: Any, tgt_in: Tensor) -> Tensor:
+        """(N, T, d_model): the decoder's output, what the vocabulary projection ``out`` reads."""
+        return self._decode(tgt_in, self.encode(src, src_lengths))
+
     def forward(self, src: Tensor, src_lengths: Any, tgt_in: Tensor) -> Tensor:
-        return self.out(self._decode(tgt_in, self.encode(src, src_lengths)))
+        return self.out(self.features(src, src_lengths, tgt_in))
 
     def start(self, memory: dict) -> dict:
         """The decoding state: the position, and per decoder layer the inputs it has seen."""
