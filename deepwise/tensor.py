@@ -129,6 +129,19 @@ def _parse_to(args: tuple, kwargs: dict) -> tuple[Any, Any, bool]:
     return device, dtype, bool(copy)
 
 
+class _CallableSize(int):
+    """An element count (NumPy's ``a.size``) that, called, answers PyTorch's ``size()``:
+    ``size()`` is the shape, ``size(d)`` the length of dimension ``d``."""
+
+    def __new__(cls, count: builtins.int, shape: tuple) -> _CallableSize:
+        self = super().__new__(cls, count)
+        self.shape = shape
+        return self
+
+    def __call__(self, dim: builtins.int | None = None) -> Any:
+        return self.shape if dim is None else self.shape[dim]
+
+
 class TensorData(np.ndarray):
     """What ``param.data`` of a Parameter is in a user's code: its NumPy array (an ndarray in
     every way, sharing the memory) with PyTorch's in-place methods, so hand-written updates
@@ -137,9 +150,14 @@ class TensorData(np.ndarray):
         p.data.add_(p.grad, alpha=-lr)     p.data.uniform_(-0.1, 0.1)     p.data.zero_()
         p.data.copy_(other)                p.data.view(-1)                p.data.clamp_(-1, 1)
 
-    ``view(*ints)`` reshapes (PyTorch's meaning); ``view(dtype)`` is NumPy's. ``.size`` stays
-    NumPy's element count (an int, not PyTorch's method): use ``param.shape``.
+    ``view(*ints)`` reshapes (PyTorch's meaning); ``view(dtype)`` is NumPy's. ``.size`` is both:
+    NumPy's element count (an ``int``: ``p.data.size == 6``) that, called, is PyTorch's method
+    (``p.data.size()`` the shape, ``p.data.size(0)`` one dimension).
     """
+
+    @property
+    def size(self) -> _CallableSize:  # type: ignore[override]
+        return _CallableSize(np.ndarray.size.__get__(self), self.shape)
 
     @staticmethod
     def _raw(v: Any) -> Any:

@@ -254,19 +254,27 @@ def test_get_submodule_and_parameter():
 
 # ---- state dicts -----------------------------------------------------------------------------
 
-def test_state_dict_is_copies_and_round_trips():
+def test_state_dict_shares_memory_and_round_trips():
     net = Net()
     sd = net.state_dict()
     assert isinstance(sd, OrderedDict) and all(isinstance(v, np.ndarray) for v in sd.values())
-    sd["embed.weight"][...] = 7.0
-    assert not np.any(net.embed.weight.data == 7.0)  # a copy
+    snapshot = {k: v.copy() for k, v in sd.items()}
+    sd["embed.weight"][...] = 7.0  # a view, as in PyTorch: the parameter changes with it
+    np.testing.assert_array_equal(net.embed.weight.data, 7.0)
+    net.embed.bias.data[...] = 3.0  # and the other way round (what training does)
+    np.testing.assert_array_equal(sd["embed.bias"], 3.0)
+    assert not np.any(snapshot["embed.weight"] == 7.0)  # a copy keeps the old values
     other = Net()
     x = dw.tensor(np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32))
     assert other.load_state_dict(sd) == ([], [])
     np.testing.assert_array_equal(other.embed.weight.data, 7.0)
-    net.embed.weight.data[...] = 7.0
+    assert not np.shares_memory(other.embed.weight.data, net.embed.weight.data)  # loaded: copied
     np.testing.assert_array_equal(other(x).data, net(x).data)
     assert net.state_dict(keep_vars=True)["embed.weight"] is net.embed.weight
+    needs_torch()
+    tnet = torch.nn.Linear(3, 2)
+    tnet.state_dict()["weight"].zero_()  # PyTorch's state-dict values are views too
+    assert not tnet.weight.detach().numpy().any()
 
 
 def test_load_pytorch_state_dict_gives_pytorch_outputs():

@@ -142,13 +142,6 @@ def test_unsupported_parts_are_named(tmp_path):
 
     with pytest.raises(deepwise.onnx.ExportError, match=r"the op Exp .* is run outside a layer"):
         deepwise.onnx.export(Odd(), dw.randn(2, 2), tmp_path / "b.onnx")
-    with pytest.raises(deepwise.onnx.ExportError, match=r"model: unbatched \(2-D\) attention "
-                       "is not exported"):
-        deepwise.onnx.export(nn.MultiheadAttention(4, 2), (dw.randn(3, 4),) * 3,
-                             tmp_path / "c.onnx")
-    with pytest.raises(deepwise.onnx.ExportError, match="add_bias_kv / add_zero_attn"):
-        deepwise.onnx.export(nn.MultiheadAttention(4, 2, add_bias_kv=True),
-                             (dw.randn(3, 1, 4),) * 3, tmp_path / "d.onnx")
     assert list(tmp_path.iterdir()) == []
     deepwise.onnx.export(nn.Linear(2, 2), dw.randn(1, 2), tmp_path / "ok.onnx")
     assert [p.name for p in tmp_path.iterdir()] == ["ok.onnx"]
@@ -199,6 +192,20 @@ def test_multihead_attention_in_onnxruntime():
     causal = nn.Transformer.generate_square_subsequent_mask(4)
     _run(_Attend(nn.MultiheadAttention(8, 4, batch_first=True, bias=False), attn_mask=causal,
                  need_weights=False), (dw.randn(2, 4, 8),) * 3, ["q", "k", "v"])
+    # unbatched (L, E) inputs, with a causal mask and a zero key/value appended
+    _run(_Attend(nn.MultiheadAttention(8, 2, add_zero_attn=True), attn_mask=causal),
+         (dw.randn(4, 8),) * 3, ["q", "k", "v"])
+    # add_bias_kv and add_zero_attn with a padding mask (the appended keys are never masked),
+    # weights per head
+    both = nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True)
+    _run(_Attend(both, key_padding_mask=dw.tensor(pad[:, 1:]), average_attn_weights=False),
+         (dw.randn(3, 2, 8),) * 3, ["q", "k", "v"])
+    # add_bias_kv with kdim/vdim, batch first: a new batch size and lengths in onnxruntime
+    kv = nn.MultiheadAttention(6, 3, add_bias_kv=True, batch_first=True, kdim=5, vdim=4)
+    _run(_Attend(kv), (dw.randn(2, 3, 6), dw.randn(2, 4, 5), dw.randn(2, 4, 4)), ["q", "k", "v"],
+         (dw.randn(5, 2, 6), dw.randn(5, 7, 5), dw.randn(5, 7, 4)),
+         {"q": {0: "batch", 1: "time"}, "k": {0: "batch", 1: "source"},
+          "v": {0: "batch", 1: "source"}})
 
 
 @pytest.mark.parametrize("norm_first,activation", [(False, "relu"), (True, "gelu")])

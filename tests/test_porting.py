@@ -7,17 +7,23 @@ float64 trained by LBFGS, a word-level language model saved and reloaded whole).
 rewrites ONLY the import lines (``torch`` -> ``deepwise``, ``torchvision`` -> ``deepwise.vision``),
 runs the result in a fresh process, and checks from what the script itself printed that it
 learned. Where PyTorch is installed the original runs too and the two printed figures are
-compared. torchvision cannot be imported in this environment (PyPI's wheels need CUDA's
-libtorch), so the scripts that use it run on deepwise only - said in a skip message.
+compared. The only torchvision wheels here (PyPI's 0.28.0, the release made for torch 2.13) are
+CUDA builds: their C++ operators (nms, roi_align: detection ops none of these scripts uses) do not
+load beside the CPU build of torch, and ``import torchvision`` fails while registering them. The
+PyTorch runs therefore go through ``_TORCH_LAUNCHER``, which imports torchvision's pure-Python parts
+(datasets, transforms, utils) without that registration; without torchvision at all the
+comparison is skipped with a message.
 """
 
 from __future__ import annotations
 
 import collections
+import gzip
 import importlib.util
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,8 +73,11 @@ def _run(script: str, args: list[str], cwd: Path, lib: str, timeout: int = 600) 
     target.write_text(source if lib == "torch" else port(source))
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, str(target), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    command = [sys.executable, str(target), *args]
+    if lib == "torch":
+        command = [sys.executable, "-c", _TORCH_LAUNCHER, str(target), *args]
+    proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
     assert proc.returncode == 0, f"{lib} run of {script} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
@@ -79,11 +88,35 @@ def _floats(pattern: str, text: str) -> list[float]:
     return found
 
 
+# Runs a PyTorch script (argv[1], its arguments after it) as ``__main__``. When torchvision's C++
+# operators cannot load (a CUDA build of the wheel beside CPU torch), its import fails in
+# ``torchvision._meta_registrations``, which only registers shapes for those operators: that one
+# module is replaced by an empty one, so datasets, transforms and utils import as they are.
+_TORCH_LAUNCHER = """
+import runpy, sys, types
+try:
+    import torchvision
+except RuntimeError as e:
+    if "torchvision::" not in str(e):
+        raise
+    for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+        del sys.modules[name]
+    sys.modules["torchvision._meta_registrations"] = types.ModuleType("_meta_registrations")
+    import torchvision
+except ImportError:
+    pass
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
 def _has(module: str) -> bool:
-    """True when ``module`` imports (torchvision's PyPI wheel is found but fails to import)."""
+    """True when ``module`` imports in a PyTorch run (through ``_TORCH_LAUNCHER``)."""
     if importlib.util.find_spec(module) is None:
         return False
-    proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True)
+    probe = _TORCH_LAUNCHER.replace("runpy.run_path(sys.argv[0], run_name=\"__main__\")",
+                                    f"import {module}")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True)
     return proc.returncode == 0
 
 
@@ -111,6 +144,9 @@ def fashion_root(tmp_path: Path) -> Path:
     raw.mkdir(parents=True)
     for f in src.glob("*-ubyte.gz"):
         (raw / f.name).symlink_to(f)
+        # torchvision looks for the extracted files its download leaves beside the archives
+        with gzip.open(f) as packed, open(raw / f.name[:-3], "wb") as out:
+            shutil.copyfileobj(packed, out)
     return tmp_path / "data"
 
 

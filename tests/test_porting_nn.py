@@ -239,9 +239,11 @@ def test_state_dict_values_behave_like_tensors(tmp_path):
     np.testing.assert_allclose(w * 2 - w, w)  # arithmetic
     best = {k: v.clone() for k, v in sd.items()}
     best_deep = copy.deepcopy(sd)
-    sd["0.weight"].zero_()  # the values are copies: the model is untouched
-    assert np.abs(np.asarray(model[0].weight.data)).sum() > 0
+    sd["0.weight"].zero_()  # the values share the model's memory, as in PyTorch
+    assert not np.asarray(model[0].weight.data).any()
+    assert np.abs(best["0.weight"].data).sum() > 0 and np.abs(best_deep["0.weight"]).sum() > 0
     model.load_state_dict(best)  # Tensors from clone() load back
+    np.testing.assert_array_equal(np.asarray(model[0].weight.data), best["0.weight"].data)
     model.load_state_dict(best_deep)
     dw.save(model.state_dict(), tmp_path / "m.safetensors")  # and save as before
     back = dw.load(tmp_path / "m.safetensors")

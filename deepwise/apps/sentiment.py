@@ -171,7 +171,8 @@ def train_sentiment(texts: Sequence[str], labels: Any, *, val_fraction: float = 
                if n_val else ""))
         score = rec.get("val_loss", rec["loss"])  # the smoother signal than a 0/1 accuracy
         if score < best["score"]:
-            best = {"score": score, "epoch": epoch, "state": model.state_dict()}  # copies
+            best = {"score": score, "epoch": epoch,
+                    "state": {k: v.copy() for k, v in model.state_dict().items()}}
         elif patience is not None and epoch - best["epoch"] >= patience:
             break
     if best["state"] is not None:

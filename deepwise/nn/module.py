@@ -511,9 +511,10 @@ class Module:
         """An OrderedDict ``name -> value`` of every parameter, then every persistent buffer,
         module by module - PyTorch's key names and order, so
         ``{k: torch.from_numpy(v) for k, v in model.state_dict().items()}`` loads into the
-        equivalent PyTorch model. Each value is a copy that is a NumPy array and behaves like a
-        detached tensor (``v.clone()``, ``v.numpy()``, ``v.cpu()``: see
-        :mod:`deepwise.nn.state_value`). ``keep_vars=True`` gives the tensors themselves."""
+        equivalent PyTorch model. Each value is a NumPy array that shares the parameter's memory
+        (as in PyTorch: snapshot with ``v.clone()`` / ``v.copy()``) and behaves like a detached
+        tensor (``v.clone()``, ``v.numpy()``, ``v.cpu()``: see :mod:`deepwise.nn.state_value`).
+        ``keep_vars=True`` gives the tensors themselves."""
         from .state_value import state_value
 
         out = OrderedDict() if destination is None else destination

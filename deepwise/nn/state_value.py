@@ -1,17 +1,18 @@
-"""What ``module.state_dict()`` holds: each value a copy of a parameter or buffer that behaves like
-a detached PyTorch tensor *and* is a NumPy array.
+"""What ``module.state_dict()`` holds: each value a view of a parameter or buffer (sharing its
+memory, as PyTorch's detached tensors do) that behaves like a detached PyTorch tensor *and* is a
+NumPy array.
 
 PyTorch code does ``{k: v.clone() for k, v in model.state_dict().items()}``, ``v.cpu()``,
 ``v.detach().numpy()``, ``v.shape``, ``v.dtype``, ``v * 0.5``; deepwise's own code (and older user
 code) uses the values as arrays (``v.copy()``, ``np.testing``, ``torch.from_numpy(v)``, safetensors
 files). A :class:`StateValue` is an ``ndarray`` subclass (:class:`deepwise.tensor.TensorData`, which
-brings ``clone``, ``numpy``, ``view(*shape)`` and the in-place ``add_``/``copy_``/``zero_``...) with
-the read-only tensor methods PyTorch scripts call on state-dict values.
+brings ``clone``, ``numpy``, ``view(*shape)``, ``size()`` and the in-place
+``add_``/``copy_``/``zero_``...) with the read-only tensor methods PyTorch scripts call on
+state-dict values.
 
-One difference from PyTorch: the values are copies taken when ``state_dict()`` is called, not
-views sharing the parameters' memory (so a saved "best" state stays as it was while training
-goes on; ``sd[k].copy_(x)`` changes the copy, not the model - use ``load_state_dict``).
-``.size`` is NumPy's element count (an int); ``v.shape`` is the tensor's size.
+As in PyTorch, the values share memory with the model: training goes on changing them, and
+``sd[k].zero_()`` zeroes the parameter. Keep a snapshot ("the best weights so far") with
+``{k: v.clone() ...}``, ``v.copy()`` or ``copy.deepcopy(sd)``.
 
 >>> from deepwise import nn
 >>> sd = nn.Linear(3, 2).state_dict()
@@ -76,7 +77,8 @@ class StateValue(TensorData):
 
 
 def state_value(arr: Any) -> Any:
-    """A copy of the NumPy array ``arr`` as a StateValue (a device array: a plain copy)."""
+    """The NumPy array ``arr`` seen as a StateValue, sharing its memory (a device array: the
+    array itself)."""
     if type(arr) is not np.ndarray:
-        return arr.copy()
-    return arr.copy().view(StateValue)
+        return arr
+    return arr.view(StateValue)

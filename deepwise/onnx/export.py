@@ -165,30 +165,44 @@ def _rnn(g: _Graph, m: Any, x: str, out: Any, batch_first: bool) -> None:
         g.bind(state, h_n)
 
 
-def _mask_const(g: _Graph, mask: Any, dt: np.dtype, shape: tuple, what: str, path: str) -> str:
-    """An attention mask as an additive constant: bool True -> -inf, a float mask as it is."""
+def _mask_const(g: _Graph, mask: Any, dt: np.dtype, shape: tuple, what: str, path: str,
+                extra: int = 0) -> str:
+    """An attention mask as an additive constant: bool True -> -inf, a float mask as it is;
+    ``extra`` unmasked key columns appended (the keys add_bias_kv / add_zero_attn append)."""
     m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
     if isinstance(mask, Tensor) and mask.requires_grad:
         raise ExportError(f"onnx.export: {path}: a {what} that requires grad is not exported")
     m = np.where(m, -np.inf, 0).astype(dt) if m.dtype == bool else m.astype(dt)
-    return g.const(m.reshape(shape), what)
+    m = m.reshape(shape)
+    if extra:
+        m = np.concatenate([m, np.zeros(shape[:-1] + (extra,), dt)], axis=-1)
+    return g.const(m, what)
+
+
+def _append_keys(g: _Graph, x: str, row: str, axis: int) -> str:
+    """``x`` with one more entry along ``axis``: ``row`` (1 wherever it is broadcast), expanded
+    to x's other sizes, whatever their (dynamic) values."""
+    lead = g.node("Shape", [x], start=0, end=axis)[0]
+    tail = g.node("Shape", [x], start=axis + 1)[0]
+    shape = g.node("Concat", [lead, g.const(np.array([1], np.int64), "one"), tail], axis=0)[0]
+    return g.node("Concat", [x, g.node("Expand", [row, shape])[0]], axis=axis)[0]
 
 
 def _mha(g: _Graph, m: Any, call: Any, out: Any, path: str) -> None:
-    """MultiheadAttention in eval mode as ONNX nodes: per head ``softmax(q k^T s + mask) v``.
-    Sequence lengths and the batch stay free (Reshape's 0 copies an axis) unless a mask of
-    fixed size is given."""
+    """MultiheadAttention in eval mode as ONNX nodes: per head ``softmax(q k^T s + mask) v``,
+    with add_bias_kv's learned key/value and add_zero_attn's zero key/value appended, and
+    unbatched (L, E) inputs as a batch of one. Sequence lengths and the batch stay free
+    (Reshape's 0 copies an axis) unless a mask of fixed size is given."""
     a = call.arguments
     q_t, k_t, v_t = a["query"], a["key"], a["value"]
-    if q_t.ndim != 3:
-        raise ExportError(f"onnx.export: {path}: unbatched (2-D) attention is not exported; "
-                          "add the batch axis")
-    if m.bias_k is not None or m.add_zero_attn:
-        raise ExportError(f"onnx.export: {path}: add_bias_kv / add_zero_attn is not exported")
     e, h, d = m.embed_dim, m.num_heads, m.head_dim
     dt = q_t.data.dtype
+    unbatched = q_t.ndim == 2
     names = [g.name(t, path) for t in (q_t, k_t, v_t)]
-    if not m.batch_first:  # (L, N, E) -> (N, L, E)
+    if unbatched:  # (L, E) -> (1, L, E)
+        axes = g.const(np.array([0], np.int64), "axes")
+        names = [g.node("Unsqueeze", [n, axes])[0] for n in names]
+    elif not m.batch_first:  # (L, N, E) -> (N, L, E)
         names = [g.node("Transpose", [n], perm=[1, 0, 2])[0] for n in names]
     b = m.in_proj_bias.data if m.in_proj_bias is not None else None
     if m._qkv_same_embed_dim:
@@ -201,32 +215,49 @@ def _mha(g: _Graph, m: Any, call: Any, out: Any, path: str) -> None:
         y = g.node("MatMul", [n, g.const(wj.T, "W")])[0]
         if b is not None:
             y = g.node("Add", [y, g.const(b[j * e:(j + 1) * e], "b")])[0]
+        if j and m.bias_k is not None:  # the learned key / value, one more position: (N, S+1, E)
+            learned = (m.bias_k if j == 1 else m.bias_v).data.reshape(1, 1, e)
+            y = _append_keys(g, y, g.const(learned, "bias_kv"), axis=1)
         y = g.node("Reshape", [y, g.const(np.array([0, 0, h, d], np.int64), "shape")])[0]
         # q, v: (N, H, T, d); k: (N, H, d, S) (transposed for q k^T)
         heads.append(g.node("Transpose", [y], perm=[0, 2, 3, 1] if j == 1 else [0, 2, 1, 3])[0])
+    if m.add_zero_attn:  # a zero key and value after the projections
+        heads[1] = _append_keys(g, heads[1], g.const(np.zeros((1, 1, 1, 1), dt), "zero"), 3)
+        heads[2] = _append_keys(g, heads[2], g.const(np.zeros((1, 1, 1, d), dt), "zero"), 2)
+    extra = int(m.bias_k is not None) + int(m.add_zero_attn)
     s = g.node("MatMul", heads[:2])[0]
     s = g.node("Mul", [s, g.const(np.array(1.0 / np.sqrt(d), dt), "scale")])[0]
-    n_b, n_l, n_s = (q_t.shape[0 if m.batch_first else 1], q_t.shape[1 if m.batch_first else 0],
-                     k_t.shape[1 if m.batch_first else 0])
+    if unbatched:
+        n_b, n_l, n_s = 1, q_t.shape[0], k_t.shape[0]
+    else:
+        n_b, n_l, n_s = (q_t.shape[0 if m.batch_first else 1],
+                         q_t.shape[1 if m.batch_first else 0], k_t.shape[1 if m.batch_first else 0])
     if a["attn_mask"] is not None:
         am = a["attn_mask"]
         shape = (n_l, n_s) if tuple(am.shape) == (n_l, n_s) else (n_b, h, n_l, n_s)
-        s = g.node("Add", [s, _mask_const(g, am, dt, shape, "attn_mask", path)])[0]
+        s = g.node("Add", [s, _mask_const(g, am, dt, shape, "attn_mask", path, extra)])[0]
     if a["key_padding_mask"] is not None:
         s = g.node("Add", [s, _mask_const(g, a["key_padding_mask"], dt, (n_b, 1, 1, n_s),
-                                          "key_padding_mask", path)])[0]
+                                          "key_padding_mask", path, extra)])[0]
     p = g.node("Softmax", [s], axis=-1)[0]
     o = g.node("Transpose", [g.node("MatMul", [p, heads[2]])[0]], perm=[0, 2, 1, 3])[0]
     o = g.node("Reshape", [o, g.const(np.array([0, 0, e], np.int64), "shape")])[0]
     o = g.node("MatMul", [o, g.const(m.out_proj.weight.data.T, "W")])[0]
     if m.out_proj.bias is not None:
         o = g.node("Add", [o, g.const(m.out_proj.bias.data, "b")])[0]
-    if not m.batch_first:
+    weights = None
+    if out[1] is not None:
+        weights = (g.node("ReduceMean", [p], axes=[1], keepdims=0)[0]
+                   if a["average_attn_weights"] else p)
+    if unbatched:  # back to (L, E); weights (L, S) or (H, L, S)
+        axes = g.const(np.array([0], np.int64), "axes")
+        o = g.node("Squeeze", [o, axes])[0]
+        weights = None if weights is None else g.node("Squeeze", [weights, axes])[0]
+    elif not m.batch_first:
         o = g.node("Transpose", [o], perm=[1, 0, 2])[0]
     g.bind(out[0], o)
     if out[1] is not None:
-        g.bind(out[1], g.node("ReduceMean", [p], axes=[1], keepdims=0)[0]
-               if a["average_attn_weights"] else p)
+        g.bind(out[1], weights)
 
 
 def _layer(g: _Graph, m: Any, args: tuple, out: Any, path: str) -> None:
