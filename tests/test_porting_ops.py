@@ -254,6 +254,13 @@ def test_param_data_has_torch_inplace_methods():
     lin.double()  # the dtype changes, the methods stay
     lin.weight.data.fill_(2.0)
     assert lin.weight.dtype == np.float64 and lin.weight.data.sum() == 12
+    # size: PyTorch's method when called, NumPy's element count (an int) otherwise
+    size = lin.weight.data.size
+    assert size() == (2, 3) and size(1) == 3 and size(-2) == 2
+    assert size == 6 and isinstance(size, int) and np.zeros(size).shape == (6,)
+    assert lin.state_dict()["weight"].size() == (2, 3)
+    needs_torch()
+    assert tuple(torch.nn.Linear(3, 2).weight.data.size()) == size()
 
 
 def test_bincount_matches_torch():
