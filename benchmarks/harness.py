@@ -9,6 +9,14 @@ A benchmark module defines ``CASES`` (a list of dicts with a ``name``) and two f
 doing one timed unit of work and how many items (samples, tokens) it processes.
 
 Run: ``python -m benchmarks.harness benchmarks.bench_mlp [--rounds 5] [--threads 2]``.
+
+The GEMM share column: after the timed rounds of a case, one more deepwise process runs the step
+under py-spy (``pip install py-spy``; a sampling profiler that sees native frames), and the share
+is the fraction of the main thread's samples inside the timed loop whose stack is in a BLAS GEMM
+routine (``*gemm*``: sgemm/dgemm and their copy and kernel routines, with the wait for
+OpenBLAS's worker thread). NumPy's ``a @ b`` is a C call that cProfile cannot see; sampling the
+native stack can. It is the distance to the limit: a step that is 40% GEMM could at best run
+2.5x faster by removing everything else. Without py-spy the column says so.
 """
 
 from __future__ import annotations
@@ -17,9 +25,11 @@ import argparse
 import importlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -39,6 +49,11 @@ def time_step(step: Any, items: int, min_time: float = 1.0, warmup: int = 3) -> 
     """Items per second of ``step``, after warm-up, over at least ``min_time`` seconds."""
     for _ in range(warmup):
         step()
+    return _timed(step, items, min_time)
+
+
+def _timed(step: Any, items: int, min_time: float) -> dict:
+    """The timed loop (its own frame, so the GEMM share counts its samples only)."""
     n, t0 = 0, time.perf_counter()
     while True:
         step()
@@ -47,6 +62,34 @@ def time_step(step: Any, items: int, min_time: float = 1.0, warmup: int = 3) -> 
         if elapsed >= min_time and n >= 3:
             break
     return {"items_per_s": items * n / elapsed, "s_per_step": elapsed / n, "steps": n}
+
+
+def gemm_share(module: str, case_name: str, threads: int, env: dict,
+               min_time: float = 3.0) -> str:
+    """The share of the deepwise step's wall time spent in BLAS GEMM calls (see the module
+    docstring), as ``"37%"``; a short reason when py-spy is missing or fails."""
+    spy = shutil.which("py-spy")
+    if spy is None:
+        return "n/a (pip install py-spy)"
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = os.path.join(tmp, "stacks.txt")
+        cmd = [spy, "record", "--native", "--rate", "250", "--format", "raw",
+               "--output", raw, "--", sys.executable, "-m", "benchmarks.harness", "--worker",
+               module, "deepwise", case_name, "--threads", str(threads),
+               "--min-time", str(min_time)]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        if out.returncode != 0 or not os.path.exists(raw):
+            return "n/a (py-spy: " + (out.stderr.strip().splitlines() or ["failed"])[-1] + ")"
+        timed = gemm = 0
+        with open(raw) as f:
+            for line in f:
+                stack, _, count = line.rstrip("\n").rpartition(" ")
+                if "_timed (" not in stack:
+                    continue
+                timed += int(count)
+                if "gemm" in stack.split("_timed (", 1)[1].lower():
+                    gemm += int(count)
+    return f"{100 * gemm / timed:.0f}%" if timed else "n/a (no samples)"
 
 
 def _worker(module: str, lib: str, case_name: str, threads: int, min_time: float) -> None:
@@ -62,7 +105,7 @@ def _worker(module: str, lib: str, case_name: str, threads: int, min_time: float
 
 
 def run(module: str, rounds: int = 5, threads: int = 2, min_time: float = 1.0,
-        only: str | None = None) -> list[dict]:
+        only: str | None = None, gemm: bool = True) -> list[dict]:
     """Run every case of ``module`` ``rounds`` times per library, alternating; print a table."""
     mod = importlib.import_module(module)
     env = dict(os.environ)
@@ -88,11 +131,13 @@ def run(module: str, rounds: int = 5, threads: int = 2, min_time: float = 1.0,
                "unit": case.get("unit", "items/s"),
                "spread_dw": (min(got["deepwise"]), max(got["deepwise"])),
                "spread_torch": (min(got["torch"]), max(got["torch"]))}
+        load = _load()  # after the timed rounds, before the profiled run
+        row["gemm_share"] = gemm_share(module, case["name"], threads, env) if gemm else "-"
         results.append(row)
         (a, b), (c, d) = row["spread_dw"], row["spread_torch"]
         print(f"| {row['case']} | {dwm:,.0f} ({a:,.0f}-{b:,.0f}) | "
               f"{thm:,.0f} ({c:,.0f}-{d:,.0f}) | {row['ratio']:.2f}x ({a / d:.2f}-{b / c:.2f}) | "
-              f"{row['unit']} | {_load()} |", flush=True)
+              f"{row['gemm_share']} | {row['unit']} | {load} |", flush=True)
     return results
 
 
@@ -106,15 +151,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--min-time", type=float, default=1.0)
     p.add_argument("--only", help="run only the cases whose name contains this")
+    p.add_argument("--no-gemm-share", action="store_true",
+                   help="skip the profiled run that measures the step's GEMM share")
     a = p.parse_args(argv)
     if a.worker:
         _worker(a.module, a.lib, a.case, a.threads, a.min_time)
         return
     print(f"{a.module}: medians (min-max) of {a.rounds} runs per library, {a.threads} threads "
           f"each, separate processes, alternating; load average before: {_load()}")
-    print("| case | deepwise | PyTorch | deepwise/PyTorch (range) | unit | load after |")
-    print("|---|---:|---:|---:|---|---|")
-    run(a.module, a.rounds, a.threads, a.min_time, a.only)
+    print("| case | deepwise | PyTorch | deepwise/PyTorch (range) | GEMM share of the deepwise "
+          "step | unit | load after |")
+    print("|---|---:|---:|---:|---:|---|---|")
+    run(a.module, a.rounds, a.threads, a.min_time, a.only, gemm=not a.no_gemm_share)
 
 
 if __name__ == "__main__":
