@@ -186,3 +186,100 @@ def test_drive_command_bad_input(checkpoints):
     args = _parser().parse_args(base[:4] + [str(t / "fc.safetensors")] + base[5:])
     with pytest.raises(Exception, match="centernet"):  # a forecaster given as the detector
         args.func(args)
+
+
+# ---- the detector's features for the forecaster ----------------------------------------------
+
+def test_appearance_features_read_the_best_view_at_the_box_centre():
+    dw.manual_seed(0)
+    det = CenterNet(width=4, head_channels=8)
+    r = SceneRenderer(_rows(12), 3, seed=2, noise=0, blur=0)
+    table = Dr.appearance_features(det, r, [0, 50, 999], batch_size=4)
+    assert table[999] == {}  # a frame nobody is annotated in
+    views = r.render(50)
+    seen = {int(p) for v in views for p, vis in zip(v.ids, v.visible) if vis >= 0.3}
+    assert set(table[50]) == seen and seen
+    pid = sorted(seen)[0]
+    # by hand: the view with the largest visible fraction x box height, the centre's cell
+    score, cam, box = max((float(vis) * (b[3] - b[1]), c, b) for c, v in enumerate(views)
+                          for p, b, vis in zip(v.ids, v.boxes, v.visible)
+                          if p == pid and vis >= 0.3)
+    fmap = det.features(dw.tensor(views[cam].image[None])).data[0]
+    cx, cy = int((box[0] + box[2]) / 8), int((box[1] + box[3]) / 8)
+    vec = table[50][pid]
+    assert vec.shape == (9,) and vec[-1] == 1.0
+    np.testing.assert_allclose(vec[:-1], fmap[:, min(cy, 23), min(cx, 31)], rtol=1e-5,
+                               atol=1e-6)
+    # the windows' lookup: seen positions get their vectors, the rest zeros
+    w = Dr.eth_ucy.make_windows(_rows(24), 8, 12)
+    feats = Dr.appearance_features(det, r, range(0, 80, 10))
+    wf = Dr.window_features(w, [10], [feats], 9)
+    assert wf.shape == (len(w.start), 8, 9)
+    i = int(np.flatnonzero(w.start == 0)[0])
+    for k in range(8):
+        got = feats[10 * k].get(int(w.pedestrian[i]))
+        np.testing.assert_array_equal(wf[i, k], np.zeros(9) if got is None else got)
+
+
+def _turners(n, seed):
+    """Walkers straight for 8 positions, then turning left or right (the future's sign), and
+    a per-position feature that says which: constant velocity and a position-only model cannot
+    know the side; a model that reads the features can."""
+    rng = np.random.default_rng(seed)
+    side = rng.choice([-1.0, 1.0], n)
+    speed = rng.uniform(0.3, 0.5, n)
+    heading = rng.uniform(0, 2 * np.pi, n)[:, None] + np.r_[np.zeros(8), 0.25 * np.arange(
+        1, 13)][None] * side[:, None]
+    steps = speed[:, None, None] * np.stack([np.cos(heading), np.sin(heading)], -1)
+    traj = np.cumsum(steps, 1)
+    feats = np.zeros((n, 8, 3), np.float32)
+    feats[:, :, 0] = side[:, None]
+    feats[:, :, 1:] = rng.normal(0, 1, (n, 8, 2))  # noise the model must learn to ignore
+    w = Dr.eth_ucy.Windows(traj, np.arange(n), np.zeros(n, np.int64), np.arange(n),
+                           np.zeros(n, np.int64), ["turns"], 8)
+    return Dr.eth_ucy.TrajectoryWindows(w), feats
+
+
+def test_forecaster_learns_from_features_what_positions_do_not_say():
+    train, f_train = _turners(1200, 0)
+    test, f_test = _turners(300, 1)
+    scores = {}
+    for feats in (None, f_train):
+        dw.manual_seed(0)
+        model = TrajectoryLSTM(embed_size=16, hidden_size=32, features=0 if feats is None else 3)
+        Dr.train_feature_forecaster(model, train, feats, epochs=4, lr=5e-3, log=None)
+        pred = model.predict(test.observed, features=None if feats is None else f_test)
+        scores[feats is None] = Dr.tm.ade(pred, test.future)
+    # without the side, the best a model can do is go straight between the two turns
+    # (measured 0.88 m with the features, 1.73 m without)
+    assert scores[False] < 0.65 * scores[True], scores
+    with pytest.raises(ValueError, match="takes 0 features per position"):
+        Dr.train_feature_forecaster(TrajectoryLSTM(), train, f_train, log=None)
+    with pytest.raises(ValueError, match="do not match the windows"):
+        Dr.train_feature_forecaster(TrajectoryLSTM(features=3), train, f_train[:5], log=None)
+    with pytest.raises(ValueError, match="social model"):
+        Dr.train_feature_forecaster(TrajectoryLSTM(social=True), train, None, log=None)
+
+
+def test_forecaster_features_command(checkpoints, capsys):
+    t = checkpoints
+    root = t / "eth-ucy"
+    for folder, suffix in (("all_data", ""), ("train", "_train"), ("val", "_val")):
+        (root / folder).mkdir(parents=True)
+        for stems in [*Dr.eth_ucy.SCENES.values(), Dr.eth_ucy.TRAIN_ONLY]:
+            for i, stem in enumerate(stems):
+                np.savetxt(root / folder / f"{stem}{suffix}.txt", _rows(22 + i), fmt="%g",
+                           delimiter="\t")
+    args = _parser().parse_args(["train", "forecaster-features", "--detector",
+                                 str(t / "det.safetensors"), "--out", str(t / "feat"),
+                                 "--data", str(root), "--epochs", "1", "--seeds", "1"])
+    assert args.func(args) == 0
+    res = json.loads((t / "feat" / "results.json").read_text())
+    assert res["features"] == 9 and res["test_windows"] > 0 and 0 < res["seen_test"] <= 1
+    assert set(res["runs"]["0"]) == {"positions", "positions + features"}
+    assert "mean: positions + features" in capsys.readouterr().out
+    args = _parser().parse_args(["train", "forecaster-features", "--detector",
+                                 str(t / "det.safetensors"), "--out", str(t / "feat"),
+                                 "--epochs", "0"])
+    with pytest.raises(Dr.CommandError, match="--epochs and --seeds must be at least 1"):
+        args.func(args)

@@ -329,3 +329,95 @@ def test_univ_fold_lstm_beats_constant_velocity():
     res = app.evaluate_models(fold["test"], lstm=model)
     cv, lstm = res["constant velocity"], res["LSTM"]
     assert lstm[0] < 0.995 * cv[0] and lstm[1] < cv[1], res
+
+
+# ---- per-step features (the camera pipeline's detector features) ----------------------------
+
+def test_feature_lstm_starts_as_the_plain_one_and_checks_shapes():
+    dw.manual_seed(3)
+    plain = TrajectoryLSTM(embed_size=8, hidden_size=12)
+    dw.manual_seed(3)
+    model = TrajectoryLSTM(embed_size=8, hidden_size=12, features=5)
+    for (name, p), (_, q) in zip(plain.named_parameters(), model.named_parameters()):
+        np.testing.assert_array_equal(p.data, q.data, err_msg=name)
+    assert model.config["features"] == 5 and "features" not in plain.config
+    for p in model.parameters():  # a model that moves, so that the features could matter
+        p.data[...] += np.random.default_rng(p.data.size).normal(0, 0.3, p.shape)
+    model.feature_embed.weight.data[...] = 0.0
+    model.feature_embed.bias.data[...] = 0.0
+    obs = _curved(4, seed=7)[:, :8]
+    feats = np.random.default_rng(0).normal(size=(4, 8, 5))
+    base = model.predict(obs, features=feats)
+    np.testing.assert_allclose(base, model.predict(obs, features=np.zeros_like(feats)))
+    model.feature_embed.weight.data[...] = 0.5
+    moved = model.predict(obs, features=feats)
+    assert moved.shape == (4, 12, 2) and np.abs(moved - base).max() > 1e-3
+    one = model.predict(obs[0], features=feats[0])  # a single track (obs_len, F)
+    np.testing.assert_allclose(one[0], moved[0], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"reads 5 features.*\(B, 8, 5\)"):
+        model.predict(obs)
+    with pytest.raises(ValueError, match=r"expected features of shape \(4, 8, 5\), got "
+                                         r"\(4, 7, 5\)"):
+        model.predict(obs, features=feats[:, 1:])
+    with pytest.raises(ValueError, match="features given to a model built without them"):
+        plain.predict(obs, features=feats)
+    with pytest.raises(ValueError, match="features must be >= 0"):
+        TrajectoryLSTM(features=-1)
+
+
+def test_feature_lstm_gradients_and_pytorch_parity(tmp_path):
+    model = TrajectoryLSTM(embed_size=6, hidden_size=7, pred_len=3, features=4)
+    for p in model.parameters():
+        p.data[...] = np.random.default_rng(p.data.size).normal(0, 0.4, p.shape)
+    obs = _curved(3, seed=8)[:, :8]
+    rel, _, _ = model.normalise(obs)
+    feats = np.random.default_rng(1).normal(size=(3, 8, 4))
+    # float64 finite differences through the whole model, w.r.t. displacements and features
+    model.double()
+    dw.autograd.gradcheck(lambda r, f: model(r, features=f),
+                          [dw.tensor(rel.astype(np.float64), requires_grad=True),
+                           dw.tensor(feats, requires_grad=True)])
+    model.float()
+    path = tmp_path / "f.safetensors"
+    save_model(path, model, config={"model": "trajectory-lstm", **model.config})
+    loaded, _ = app.load_forecaster(path)
+    assert loaded.features == 4
+    np.testing.assert_allclose(loaded.predict(obs, features=feats),
+                               model.predict(obs, features=feats))
+    x = dw.from_numpy(rel).requires_grad_(True)
+    f = dw.from_numpy(feats.astype(np.float32)).requires_grad_(True)
+    out = model(x, features=f)
+    assert out.shape == (3, 3, 2)
+    if torch is None:
+        pytest.skip(SKIP_TORCH)
+    t = torch
+
+    def lin(m):
+        layer = t.nn.Linear(m.in_features, m.out_features)
+        layer.load_state_dict({k: t.tensor(np.array(v.data)) for k, v in m.state_dict().items()})
+        return layer
+
+    def weights(m):
+        return {k: t.tensor(np.array(v.data)) for k, v in m.state_dict().items()}
+
+    enc = t.nn.LSTM(6, 7, batch_first=True)
+    enc.load_state_dict(weights(model.encoder))
+    dec = t.nn.LSTMCell(6, 7)
+    dec.load_state_dict(weights(model.decoder))
+    embed, head, fe = lin(model.embed), lin(model.head), lin(model.feature_embed)
+    xt = t.tensor(rel, requires_grad=True)
+    ft = t.tensor(feats.astype(np.float32), requires_grad=True)
+    _, (h, c) = enc(t.relu(embed(xt) + fe(ft[:, 1:])))
+    h, c, d, ref = h[0], c[0], xt[:, -1], []
+    for _ in range(3):
+        h, c = dec(t.relu(embed(d)), (h, c))
+        d = d + head(h)
+        ref.append(d)
+    ref = t.stack(ref, 1)
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-4, atol=1e-5)
+    g = np.random.default_rng(2).normal(size=out.shape).astype(np.float32)
+    out.backward(dw.from_numpy(g))
+    ref.backward(t.tensor(g))
+    np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(f.grad.data, ft.grad.numpy(), rtol=1e-4, atol=1e-5)
+    assert np.abs(f.grad.data[:, 0]).max() == 0  # the first position ends no displacement

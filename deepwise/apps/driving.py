@@ -24,6 +24,16 @@ moments - the cost of perception::
 
     deepwise drive --scene crowds_zara01.txt --detector runs/det/detector.safetensors \\
         --forecaster runs/traj-zara1/lstm.safetensors --out runs/drive
+
+The seed's RNN "uses the extracted features": :func:`appearance_features` reads the frozen
+detector's neck features at each person's box centre (in the camera that sees them best), and
+``deepwise train forecaster-features`` (:func:`feature_experiment`) trains the trajectory LSTM
+with those vectors beside the positions (``TrajectoryLSTM(features=F)``) and without, same
+seed and epochs, the features taken from frames rendered from the training scenes only, and
+scores both on the held-out scene::
+
+    deepwise train forecaster-features --detector runs/det/detector.safetensors \\
+        --out runs/feat --epochs 5 --seeds 2
 """
 
 from __future__ import annotations
@@ -32,23 +42,30 @@ import argparse
 import json
 import math
 import os
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .. import backend, nn, optim
+from ..autograd import no_grad
 from ..data.datasets import eth_ucy
 from ..data.render import CalibrationError, Camera, SceneRenderer
 from ..io import atomic_path, atomic_write
 from ..models.detection import CenterNet
+from ..models.trajectory import TrajectoryLSTM, constant_velocity
+from ..tensor import Tensor, from_numpy
 from ..train import detection_metrics as dm
 from ..train import trajectory_metrics as tm
-from ._commands import CommandError, register
-from .detection import load_detector
-from .trajectory import load_forecaster
+from ._commands import CommandError, register, train_parsers
+from .detection import TEST_SEED, load_detector
+from .trajectory import displacement_loss, load_forecaster
 
 __all__ = ["ground_points", "fuse", "Track", "Tracker", "clear_mot", "run_pipeline",
-           "write_gif", "add_commands"]
+           "write_gif", "appearance_features", "window_features", "train_feature_forecaster",
+           "feature_experiment", "add_commands"]
 
 GATE = 9.21  # chi-square, 2 degrees of freedom, 99%
 
@@ -316,6 +333,227 @@ def _forecast_cost(rows: np.ndarray, records: list[dict[str, Any]], matches: lis
 
 
 # --------------------------------------------------------------------------------------------
+# the detector's features for the forecaster
+
+
+def appearance_features(detector: CenterNet, renderer: SceneRenderer, frames: Iterable[int],
+                        batch_size: int = 48, min_visible: float = 0.3
+                        ) -> dict[int, dict[int, np.ndarray]]:
+    """``{frame: {pedestrian id: vector (2 width + 1,)}}``: the frozen detector's stride-4
+    features (:meth:`CenterNet.features`) at the centre cell of the person's box, in the
+    camera that sees them best (the largest visible fraction x box height among views where
+    at least ``min_visible`` of them shows), then a 1 (seen). People no camera sees that well
+    are absent."""
+    frames = [int(f) for f in frames]
+    n_cam = len(renderer.cameras)
+    out: dict[int, dict[int, np.ndarray]] = {}
+    detector.eval()
+    per = max(1, batch_size // n_cam)
+    for i in range(0, len(frames), per):
+        chunk = frames[i:i + per]
+        views = [v for f in chunk for v in renderer.render(f)]
+        if not views:
+            continue
+        with no_grad():
+            fmap = detector.features(Tensor(np.stack([v.image for v in views]))).data
+        _, _, h, w = fmap.shape
+        for j, f in enumerate(chunk):
+            best: dict[int, tuple[float, np.ndarray]] = {}
+            for c in range(n_cam):
+                v = views[j * n_cam + c]
+                for pid, box, vis in zip(v.ids, v.boxes, v.visible):
+                    score = float(vis) * float(box[3] - box[1])
+                    if vis < min_visible or score <= best.get(int(pid), (0.0, None))[0]:
+                        continue
+                    cx = min(max(int((box[0] + box[2]) / 2 / detector.stride), 0), w - 1)
+                    cy = min(max(int((box[1] + box[3]) / 2 / detector.stride), 0), h - 1)
+                    best[int(pid)] = (score, np.r_[fmap[j * n_cam + c, :, cy, cx], 1.0])
+            out[f] = {pid: vec.astype(np.float32) for pid, (_, vec) in best.items()}
+    return out
+
+
+def window_features(windows: eth_ucy.Windows, steps: list[int],
+                    features: list[dict[int, dict[int, np.ndarray]]], size: int) -> np.ndarray:
+    """The per-position features of windows: ``(N, obs_len, size)``, window ``i``'s pedestrian
+    at frames ``start + k * steps[scene]`` looked up in ``features[scene]``
+    (:func:`appearance_features`); zeros where nobody saw them (the last entry, "seen", is 0
+    there)."""
+    n, t = len(windows.start), windows.obs_len
+    out = np.zeros((n, t, size), np.float32)
+    for i, (sc, start, ped) in enumerate(zip(windows.scene, windows.start, windows.pedestrian)):
+        table = features[int(sc)]
+        for k in range(t):
+            vec = table.get(int(start) + k * steps[int(sc)], {}).get(int(ped))
+            if vec is not None:
+                out[i, k] = vec
+    return out
+
+
+def _turn(observed: np.ndarray, future: np.ndarray, rng: np.random.Generator
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Each window (observed and future together) turned by a random angle about the origin."""
+    theta = rng.uniform(0.0, 2.0 * math.pi, observed.shape[0])
+    cos, sin = np.cos(theta), np.sin(theta)
+    rt = np.stack([np.stack([cos, sin], -1), np.stack([-sin, cos], -1)], -2).astype(
+        observed.dtype)  # the transposed rotation: rows @ rt turns them by theta
+    return observed @ rt, future @ rt
+
+
+def train_feature_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
+                             features: np.ndarray | None = None, *, epochs: int = 5,
+                             batch_size: int = 64, lr: float = 2e-3, clip: float = 1.0,
+                             seed: int = 0, log: Callable[[str], None] | None = print
+                             ) -> dict[str, Any]:
+    """``apps.trajectory.train_forecaster``'s recipe (ADE loss in metres, Adam on a cosine over
+    ``epochs``, gradient clipping) for a non-social LSTM, with per-position ``features
+    (N, obs_len, F)`` beside the positions when the model takes them; the last epoch's
+    weights. Each window is turned by a random angle but never mirrored (a mirror swaps left
+    and right turns, which features that are not mirrored with it could tell apart), with or
+    without features alike. Returns the history."""
+    if len(train) == 0:
+        raise ValueError("train_feature_forecaster: the training set has no windows")
+    if (features is None) != (model.features == 0):
+        raise ValueError(f"train_feature_forecaster: the model takes {model.features} features "
+                         f"per position, got {'none' if features is None else features.shape}")
+    if features is not None and features.shape[:2] != train.observed.shape[:2]:
+        raise ValueError(f"train_feature_forecaster: features {features.shape} do not match "
+                         f"the windows {train.observed.shape}")
+    if model.social:
+        raise ValueError("train_feature_forecaster: a social model is trained by "
+                         "apps.trajectory.train_forecaster")
+    rng = np.random.default_rng(seed)
+    backend.manual_seed(seed)
+    opt = optim.Adam(model.parameters(), lr=lr)
+    sched = optim.lr_scheduler.CosineAnnealingLR(
+        opt, T_max=epochs * math.ceil(len(train) / batch_size), eta_min=lr * 0.02)
+    history: dict[str, Any] = {"loss": [], "seconds": []}
+    start = time.perf_counter()
+    model.train()
+    for epoch in range(epochs):
+        order = rng.permutation(len(train))
+        total = 0.0
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            obs, fut = _turn(*train[idx], rng)
+            rel, fut_rel, rot = model.normalise(obs, fut)
+            y = from_numpy(fut_rel)
+            f = None if features is None else from_numpy(features[idx])
+            unit = 1.0 / np.sqrt(np.abs(np.linalg.det(rot)))  # metres per model unit
+            loss = displacement_loss(model(from_numpy(rel), features=f), y, unit)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+            opt.step()
+            sched.step()
+            total += float(loss.data) * len(idx)
+        history["loss"].append(total / len(train))
+        history["seconds"].append(time.perf_counter() - start)
+        if log:
+            log(f"epoch {epoch + 1}/{epochs}  loss {history['loss'][-1]:.4f}  "
+                f"({history['seconds'][-1]:.0f} s)")
+    model.eval()
+    return history
+
+
+def _scene_features(detector: CenterNet, files: list[Any], seed: int,
+                    log: Callable[[str], None] | None) -> tuple[list[dict], list[int]]:
+    tables, steps = [], []
+    for i, path in enumerate(files):
+        rows = eth_ucy.read_trajectories(path)
+        renderer = SceneRenderer(rows, 3, seed=seed + 100 * i)
+        t0 = time.perf_counter()
+        tables.append(appearance_features(detector, renderer, renderer.frames))
+        steps.append(eth_ucy.frame_step(rows))
+        if log:
+            log(f"  {os.path.basename(str(path))}: {len(renderer.frames)} frames x 3 cameras, "
+                f"{time.perf_counter() - t0:.0f} s")
+    return tables, steps
+
+
+def feature_experiment(detector: CenterNet, test_scene: str = "zara1", root: Any = None, *,
+                       epochs: int = 5, seeds: Iterable[int] = (0, 1), embed_size: int = 32,
+                       hidden_size: int = 64, log: Callable[[str], None] | None = print
+                       ) -> dict[str, Any]:
+    """Does the detector's appearance help the forecaster? The fold of ``test_scene``: the
+    training windows' features from frames of the training files rendered by 3 cameras
+    (seeds 0, 100, ...), the held-out scene's from its own rigs (``TEST_SEED``); features
+    standardised by the training set's statistics (the "seen" entry kept as 0/1). For each
+    seed a non-social :class:`TrajectoryLSTM` with and one without features (the same
+    initial weights: the feature layer starts at zero), trained alike; ADE/FDE on the held-out
+    windows. Returns ``{"runs": {seed: {"positions": (ade, fde), "positions + features":
+    ...}}, "mean": ..., "constant velocity": ..., "seen": fraction of positions seen}``."""
+    fold = eth_ucy.load_fold(test_scene, root=root)
+    base = eth_ucy.find_root(root)
+    train_files = [base / "train" / f"{s}.txt" for s in fold["train"].windows.scenes]
+    test_files = [base / "all_data" / f"{s}.txt" for s in fold["test"].windows.scenes]
+    size = 2 * detector.config["width"] + 1
+    if log:
+        log(f"features ({size} per position) of the training scenes:")
+    tables, steps = _scene_features(detector, train_files, 0, log)
+    f_train = window_features(fold["train"].windows, steps, tables, size)
+    if log:
+        log("features of the held-out scene:")
+    tables, steps = _scene_features(detector, test_files, TEST_SEED, log)
+    f_test = window_features(fold["test"].windows, steps, tables, size)
+    seen = f_train[..., -1] > 0
+    mean, std = f_train[seen][:, :-1].mean(0), f_train[seen][:, :-1].std(0) + 1e-6
+    for f in (f_train, f_test):
+        f[..., :-1] = np.where(f[..., -1:] > 0, (f[..., :-1] - mean) / std, 0.0)
+    obs, fut = fold["test"].observed.astype(np.float64), fold["test"].future.astype(np.float64)
+    cv = constant_velocity(obs, fut.shape[1])
+    result: dict[str, Any] = {"train_windows": len(fold["train"]),
+                              "test_windows": len(fold["test"]), "epochs": int(epochs),
+                              "features": size, "seen_train": float(seen.mean()),
+                              "seen_test": float((f_test[..., -1] > 0).mean()),
+                              "constant velocity": (tm.ade(cv, fut), tm.fde(cv, fut)),
+                              "runs": {}}
+    for seed in seeds:
+        row = {}
+        for name, feats in (("positions", None), ("positions + features", f_train)):
+            backend.manual_seed(seed)
+            model = TrajectoryLSTM(embed_size=embed_size, hidden_size=hidden_size,
+                                   features=0 if feats is None else size)
+            if log:
+                log(f"seed {seed}, {name}:")
+            hist = train_feature_forecaster(model, fold["train"], feats, epochs=epochs,
+                                            seed=seed, log=log)
+            pred = model.predict(obs, features=None if feats is None else f_test)
+            row[name] = (tm.ade(pred, fut), tm.fde(pred, fut), hist["seconds"][-1])
+        result["runs"][int(seed)] = row
+    names = ("positions", "positions + features")
+    result["mean"] = {n: tuple(float(np.mean([r[n][j] for r in result["runs"].values()]))
+                               for j in range(2)) for n in names}
+    return result
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    if args.epochs < 1 or args.seeds < 1:
+        raise CommandError(f"--epochs and --seeds must be at least 1, got {args.epochs}, "
+                           f"{args.seeds}")
+    detector, _ = load_detector(args.detector)
+    try:
+        result = feature_experiment(detector, args.test_scene, args.data, epochs=args.epochs,
+                                    seeds=range(args.seed, args.seed + args.seeds))
+    except eth_ucy.DatasetNotFoundError as e:
+        raise CommandError(f"{e}; or pass --data DIR") from None
+    os.makedirs(args.out, exist_ok=True)
+    with atomic_write(os.path.join(args.out, "results.json")) as f:
+        json.dump({**result, "args": {k: v for k, v in vars(args).items() if k != "func"}}, f,
+                  indent=1, default=float)
+    print(f"\nheld-out {args.test_scene}: {result['test_windows']} windows "
+          f"({result['seen_test']:.0%} of positions seen by a camera), ADE / FDE in metres "
+          f"after {args.epochs} epochs:")
+    print(f"  constant velocity      {result['constant velocity'][0]:.3f} / "
+          f"{result['constant velocity'][1]:.3f}")
+    for seed, row in result["runs"].items():
+        for name, (ade, fde, _) in row.items():
+            print(f"  seed {seed}: {name:22s} {ade:.3f} / {fde:.3f}")
+    for name, (ade, fde) in result["mean"].items():
+        print(f"  mean: {name:22s} {ade:.3f} / {fde:.3f}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # picture
 
 
@@ -446,3 +684,17 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--threshold", type=float, default=0.3, help="detection score threshold")
     p.add_argument("--seed", type=int, default=0, help="camera placement and rendering seed")
     register(p, cmd_drive)
+    p = train_parsers(subparsers).add_parser(
+        "forecaster-features", help="the trajectory LSTM with and without the detector's "
+        "features of each person",
+        description="Train a non-social trajectory LSTM with the frozen detector's per-person "
+                    "features (rendered frames of the training scenes) beside the positions, "
+                    "and without, same seeds and epochs; print ADE/FDE on the held-out scene.")
+    p.add_argument("--detector", required=True, help="a checkpoint of 'deepwise train detector'")
+    p.add_argument("--out", required=True, help="folder for results.json")
+    p.add_argument("--test-scene", default="zara1", help="held-out scene (as the detector's)")
+    p.add_argument("--data", default=None, help="the ETH/UCY folder; default $DEEPWISE_DATA")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--seeds", type=int, default=2, help="seeds per variant")
+    p.add_argument("--seed", type=int, default=0, help="the first seed")
+    register(p, cmd_features)

@@ -134,15 +134,23 @@ class TrajectoryLSTM(nn.Module):
         social: pool over the ``neighbours`` nearest pedestrians of the same group (pass
             ``groups`` to :meth:`predict`; in ``forward``, ``neighbours=(features, mask)`` from
             :meth:`local_neighbours`).
+        features: F > 0 lets the encoder read a feature vector per observed position beside
+            it (e.g. a detector's appearance features of the pedestrian): each encoder step's
+            input becomes ``ReLU(embed(d_t) + Linear(F, E)(f_t))``, ``f_t`` the features at
+            the position the displacement ``d_t`` ends at. The feature layer starts at zero,
+            so an untrained model ignores them (and with the same seed its other weights are
+            those of the model without features). 0 (default): no feature input.
 
     Shape: forward takes scaled displacements ``(B, obs_len - 1, 2)`` and returns the predicted
     scaled displacements ``(B, pred_len, 2)``; :meth:`predict` works on positions
-    ``(N, obs_len, 2) -> (N, pred_len, 2)``.
+    ``(N, obs_len, 2) -> (N, pred_len, 2)``. Features, where the model takes them:
+    ``(B, obs_len, F)``, one vector per observed position.
     """
 
     def __init__(self, obs_len: int = 8, pred_len: int = 12, embed_size: int = 32,
                  hidden_size: int = 64, scale: float = 0.4, heading: bool = True,
-                 speed_norm: bool = True, social: bool = False, neighbours: int = 8) -> None:
+                 speed_norm: bool = True, social: bool = False, neighbours: int = 8,
+                 features: int = 0) -> None:
         super().__init__()
         if obs_len < 2 or pred_len < 1 or scale <= 0:
             raise ValueError(f"{type(self).__name__}: need obs_len >= 2, pred_len >= 1 and "
@@ -158,35 +166,74 @@ class TrajectoryLSTM(nn.Module):
         if self.social:
             self.social_embed = nn.Linear(4, embed_size)
             self.social_out = nn.Linear(embed_size, hidden_size)
+        if int(features) < 0:
+            raise ValueError(f"{type(self).__name__}: features must be >= 0, got {features}")
+        self.features = int(features)
+        if self.features:  # created last: the other weights draw the same numbers as without
+            self.feature_embed = nn.Linear(self.features, embed_size)
         self.reset_parameters()
 
     @property
     def config(self) -> dict[str, Any]:
-        return {"obs_len": self.obs_len, "pred_len": self.pred_len,
-                "embed_size": self.embed_size, "hidden_size": self.hidden_size,
-                "scale": self.scale, "heading": self.heading,
-                "speed_norm": self.speed_norm, "social": self.social,
-                "neighbours": self.neighbours}
+        out = {"obs_len": self.obs_len, "pred_len": self.pred_len,
+               "embed_size": self.embed_size, "hidden_size": self.hidden_size,
+               "scale": self.scale, "heading": self.heading,
+               "speed_norm": self.speed_norm, "social": self.social,
+               "neighbours": self.neighbours}
+        if self.features:  # absent when 0: checkpoints without features are unchanged
+            out["features"] = self.features
+        return out
 
     def reset_parameters(self) -> None:
-        """PyTorch's defaults, except the correction head at zero (constant velocity at init)."""
+        """PyTorch's defaults, except the correction head at zero (constant velocity at init)
+        and the feature layer at zero (the features start ignored)."""
         self.head.weight.data[...] = 0.0
         self.head.bias.data[...] = 0.0
+        if self.features:
+            self.feature_embed.weight.data[...] = 0.0
+            self.feature_embed.bias.data[...] = 0.0
 
     def extra_repr(self) -> str:
         return (f"obs_len={self.obs_len}, pred_len={self.pred_len}, scale={self.scale}, "
-                f"heading={self.heading}, speed_norm={self.speed_norm}, social={self.social}")
+                f"heading={self.heading}, speed_norm={self.speed_norm}, social={self.social}"
+                + (f", features={self.features}" if self.features else ""))
 
     def _check(self, rel: Tensor) -> None:
         if rel.ndim != 3 or tuple(rel.shape[1:]) != (self.obs_len - 1, 2):
             raise ValueError(f"{type(self).__name__}: expected scaled displacements of shape "
                              f"(B, {self.obs_len - 1}, 2), got {tuple(rel.shape)}")
 
-    def encode(self, rel: Tensor, neighbours: Any = None) -> tuple[Tensor, Tensor]:
+    def _check_features(self, rel: Tensor, features: Any) -> Tensor | None:
+        """``features (B, obs_len, F)`` as the encoder's ``(B, obs_len - 1, F)`` (the vectors
+        at the positions each displacement ends at); None where the model takes none."""
+        if features is None:
+            if self.features:
+                raise ValueError(f"{type(self).__name__}: this model reads {self.features} "
+                                 "features per observed position; pass features=(B, "
+                                 f"{self.obs_len}, {self.features})")
+            return None
+        if not self.features:
+            raise ValueError(f"{type(self).__name__}: features given to a model built without "
+                             "them (features=0)")
+        f = features if isinstance(features, Tensor) else from_numpy(
+            backend.get_array_module(features).asarray(features, dtype=rel.dtype))
+        want = (rel.shape[0], self.obs_len, self.features)
+        if tuple(f.shape) != want:
+            raise ValueError(f"{type(self).__name__}: expected features of shape {want}, got "
+                             f"{tuple(f.shape)}")
+        return f[:, 1:]
+
+    def encode(self, rel: Tensor, neighbours: Any = None, features: Any = None
+               ) -> tuple[Tensor, Tensor]:
         """The encoder's final ``(h, c)``, each ``(B, H)``, from displacements ``(B, T, 2)``;
         with ``social``, ``h`` plus what the neighbours ``(features (B, K, 4), mask (B, K))``
-        in the model's frame contribute: ``Linear(max_k ReLU(Linear(f_k)) * mask_k)``."""
-        _, (h, c) = self.encoder(F.relu(self.embed(rel)))
+        in the model's frame contribute: ``Linear(max_k ReLU(Linear(f_k)) * mask_k)``; with
+        ``features`` (B, obs_len, F), each step's embedding plus ``feature_embed(f_t)``."""
+        f = self._check_features(rel, features)
+        x = self.embed(rel)
+        if f is not None:
+            x = x + self.feature_embed(f)
+        _, (h, c) = self.encoder(F.relu(x))
         h = h[0]
         if self.social and neighbours is not None:
             feats, mask = neighbours
@@ -204,9 +251,9 @@ class TrajectoryLSTM(nn.Module):
             out.append(d)
         return shape.stack(out, 1)
 
-    def forward(self, rel: Tensor, neighbours: Any = None) -> Tensor:
+    def forward(self, rel: Tensor, neighbours: Any = None, features: Any = None) -> Tensor:
         self._check(rel)
-        h, c = self.encode(rel, neighbours)
+        h, c = self.encode(rel, neighbours, features)
         return self.decode(rel[:, -1], h, c)
 
     # --- positions in, positions out -------------------------------------------------------
@@ -271,19 +318,26 @@ class TrajectoryLSTM(nn.Module):
         feats, mask = neighbour_features(observed, groups, self.neighbours)
         return lambda sl: self.local_neighbours(feats[sl], mask[sl], rot[sl])
 
-    def predict(self, observed: Any, groups: Any = None, batch_size: int = 4096) -> Any:
+    def predict(self, observed: Any, groups: Any = None, batch_size: int = 4096,
+                features: Any = None) -> Any:
         """Future positions ``(N, pred_len, 2)`` of observed positions ``(N, obs_len, 2)``
         (one track ``(obs_len, 2)`` gives ``(1, pred_len, 2)``), in eval mode, without grad.
         ``groups (N,)``: which tracks share a scene moment (a social model looks at the others
-        of its group; without, each walks alone)."""
+        of its group; without, each walks alone). ``features (N, obs_len, F)``: for a model
+        built with ``features=F``."""
         rel, _, rot = self.normalise(observed)
         xp = backend.get_array_module(rel)
         nb = self._neighbours(observed, groups, rot)
+        if features is not None:
+            features = xp.asarray(features, dtype=np.float32)
+            if features.ndim == 2:
+                features = features[None]
         was = self.training
         self.eval()
         try:
             with no_grad():
-                out = [self(from_numpy(rel[i:i + batch_size]), nb(slice(i, i + batch_size))).data
+                out = [self(from_numpy(rel[i:i + batch_size]), nb(slice(i, i + batch_size)),
+                            None if features is None else features[i:i + batch_size]).data
                        for i in range(0, rel.shape[0], batch_size)]
         finally:
             self.train(was)
