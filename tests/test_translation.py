@@ -38,7 +38,7 @@ def tiny(tmp_path_factory) -> tuple:
     """A GRU-attention translator trained for a moment on the toy pairs, and its checkpoint."""
     split = {"train": PAIRS, "valid": {"Tom is tall.": ["Tom est grand."]}, "test": {}}
     tr, hist = T.train_translation(split, "gru-attn", epochs=2, min_freq=1, hidden_size=16,
-                                   embed_size=16, batch_size=4, log=None)
+                                   embed_size=16, batch_size=4, decay="none", log=None)
     path = tmp_path_factory.mktemp("tr") / "translation.safetensors"
     T.save_translator(path, tr)
     return tr, hist, path
@@ -268,6 +268,17 @@ def test_training_learns_the_toy_pairs_and_checkpoint_round_trip(tiny):
     assert back.kind == "gru-attn" and back.max_src_len == 4
     sents = ["I am tall.", "Tom is here."]
     assert back.translate(sents, beam=2) == tr.translate(sents, beam=2)
+
+
+def test_learning_rate_schedules():
+    f = T._lr_factor
+    assert [f(k, 200, "inv-sqrt", 0.0) for k in (1, 100, 200, 800)] == [0.005, 0.5, 1.0, 0.5]
+    assert f(7, 0, "none", 0.9) == 1.0 and f(3, 10, "none", 0.9) == pytest.approx(0.3)
+    assert f(5, 0, "linear", 0.25) == 0.75 and f(50, 100, "linear", 0.5) == 0.25
+    assert f(500, 100, "linear", 1.2) == 0.0  # past the budget: no more steps of any size
+    split = {"train": PAIRS, "valid": {"Tom is tall.": ["Tom est grand."]}, "test": {}}
+    with pytest.raises(ValueError, match="decay must be 'none', 'inv-sqrt' or 'linear'"):
+        T.train_translation(split, "gru", epochs=1, decay="cosine", log=None)
 
 
 def test_loading_another_kind_of_checkpoint_says_so(tmp_path):

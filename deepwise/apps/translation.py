@@ -13,10 +13,12 @@ Tokens: words and punctuation marks, lower-cased (``data.text.tokenize``: "J'ai 
 references) and chrF, both case-insensitive (the model writes lower case).
 
 Models (``models.translation``): ``gru`` (encoder-decoder, no attention), ``gru-attn`` (with Luong
-attention), ``transformer``. Training: Adam, label smoothing, padding ignored in the loss,
-gradient clipping, for the Transformer a linear warm-up then inverse-square-root decay; a
-wall-clock budget (``minutes``) or a number of epochs; validation perplexity after every epoch,
-the best weights kept. Decoding: greedy or batched beam search.
+attention), ``transformer``; each ties its French embedding to its output projection. Training:
+Adam, label smoothing, padding ignored in the loss (and kept out of the vocabulary projection),
+gradient clipping, the learning rate (after a linear warm-up for the Transformer) decaying
+linearly to 0 at the end of the budget; a wall-clock budget (``minutes``) or a number of epochs;
+validation perplexity after every epoch, the best weights kept. Decoding: greedy or batched beam
+search.
 
 Commands::
 
@@ -282,11 +284,28 @@ def token_accuracy(translator: Translator, pairs: Sequence[tuple[str, str]],
 
 
 def _defaults(kind: str) -> dict[str, Any]:
-    """The recipe per model (chosen by short runs on this corpus; see BENCHMARKS.md)."""
+    """The recipe per model, chosen by 3-minute runs on this corpus (BENCHMARKS.md): tied
+    French embeddings and a linear decay to 0 over the budget beat untied ones with a constant
+    (GRU) or inverse-square-root (Transformer) rate at equal wall-clock."""
     if kind == "transformer":
-        return dict(lr=1e-3, warmup=200, batch_size=64, dropout=0.1, d_model=256, nhead=4,
-                    num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=512)
-    return dict(lr=2e-3, warmup=0, batch_size=64, dropout=0.2, embed_size=256, hidden_size=256)
+        return dict(lr=3e-3, warmup=100, decay="linear", batch_size=64, dropout=0.1,
+                    d_model=256, nhead=4, num_encoder_layers=2, num_decoder_layers=2,
+                    dim_feedforward=512, tie_embeddings=True)
+    return dict(lr=3e-3, warmup=0, decay="linear", batch_size=64, dropout=0.2, embed_size=256,
+                hidden_size=256, tie_embeddings=True)
+
+
+def _lr_factor(step: int, warmup: int, decay: str, progress: float) -> float:
+    """The learning rate of step ``step`` (from 1) over the peak: a linear warm-up over
+    ``warmup`` steps, then ``decay``: "none" (constant), "inv-sqrt" (sqrt(warmup / step),
+    Vaswani et al. 2017) or "linear" (to 0 at the end of the budget: ``progress`` is the
+    fraction of the minutes, or of the epochs' steps, spent; Li et al. 2020, budgeted training)."""
+    up = min(1.0, step / warmup) if warmup else 1.0
+    if decay == "inv-sqrt":
+        return up * min(1.0, math.sqrt(warmup / step)) if warmup else 1.0
+    if decay == "linear":
+        return up * max(0.0, 1.0 - progress)
+    return up
 
 
 def train_translation(split: dict[str, Any], kind: str = "gru-attn", *,
@@ -297,7 +316,8 @@ def train_translation(split: dict[str, Any], kind: str = "gru-attn", *,
     """Train one model on ``split["train"]`` and keep the weights of the best validation
     perplexity; stops after ``epochs`` or when ``minutes`` of training have passed.
 
-    ``overrides``: recipe values (``lr``, ``warmup`` steps, ``batch_size``, ``dropout``) and the
+    ``overrides``: recipe values (``lr``, ``warmup`` steps, ``decay`` - see :func:`_lr_factor`,
+    ``batch_size``, ``dropout``) and the
     model's constructor arguments (``hidden_size``, ``d_model``, ...). Returns the Translator and
     a history ``{"epochs": [...], "seconds", "steps", ...}``.
     """
@@ -307,6 +327,10 @@ def train_translation(split: dict[str, Any], kind: str = "gru-attn", *,
     manual_seed(seed)
     recipe = {**_defaults(kind), **overrides}
     lr, warmup, batch_size = recipe.pop("lr"), recipe.pop("warmup"), recipe.pop("batch_size")
+    decay = recipe.pop("decay")
+    if decay not in ("none", "inv-sqrt", "linear"):
+        raise ValueError(f"train_translation: decay must be 'none', 'inv-sqrt' or 'linear', got "
+                         f"{decay!r}")
     train = split["train"]
     src_vocab = Vocab([tokenize(en) for en, _ in train], min_freq=min_freq)
     tgt_vocab = Vocab([tokenize(fr) for _, fr in train], min_freq=min_freq)
@@ -318,14 +342,9 @@ def train_translation(split: dict[str, Any], kind: str = "gru-attn", *,
               "tgt_vocab_size": len(tgt_vocab), "pad_index": pad, **recipe}
     model = models.build(config)
     opt = optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98))
-    if warmup:  # linear warm-up, then lr * sqrt(warmup / step) (Vaswani et al. 2017)
-        sched = optim.lr_scheduler.LambdaLR(
-            opt, lambda s: min((s + 1) / warmup, math.sqrt(warmup / (s + 1))))
-    else:
-        sched = None
     gen = np.random.default_rng(seed)
     history: dict[str, Any] = {"kind": kind, "epochs": [], "steps": 0, "recipe": {
-        "lr": lr, "warmup": warmup, "batch_size": batch_size, "min_freq": min_freq,
+        "lr": lr, "warmup": warmup, "decay": decay, "batch_size": batch_size, "min_freq": min_freq,
         "label_smoothing": label_smoothing, "clip": clip, "minutes": minutes, **recipe}}
     best, best_state = math.inf, None
     start = time.perf_counter()
@@ -335,18 +354,23 @@ def train_translation(split: dict[str, Any], kind: str = "gru-attn", *,
         n_params = sum(p.data.size for p in model.parameters())
         log(f"{kind}: {len(src)} training pairs, {len(vsrc)} validation pairs; vocabularies "
             f"{len(src_vocab)} English / {len(tgt_vocab)} French words; {n_params:,} parameters")
+    keys = _bucket_key(src, tgt)
+    total_steps = epochs * math.ceil(len(src) / batch_size)
     for epoch in range(1, epochs + 1):
         model.train()
         total, count = 0.0, 0
-        for idx in bucket_batches(_bucket_key(src, tgt), batch_size, generator=gen):
+        for idx in bucket_batches(keys, batch_size, generator=gen):
+            progress = (history["steps"] / total_steps if budget is None
+                        else (time.perf_counter() - start) / budget)
+            factor = _lr_factor(history["steps"] + 1, warmup, decay, progress)
+            for group in opt.param_groups:
+                group["lr"] = lr * factor
             loss = _loss(model, _batch(src, tgt, idx, pad), pad, label_smoothing)
             opt.zero_grad()
             loss.backward()
             if clip:
                 nn.utils.clip_grad_norm_(model.parameters(), clip)
             opt.step()
-            if sched is not None:
-                sched.step()
             history["steps"] += 1
             total += float(loss.data)
             count += 1
@@ -494,7 +518,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.data}: too few distinct English sentences for a 90/5/5 split "
                            f"({len(split['valid'])} validation, {len(split['test'])} test)")
     overrides = {k: v for k, v in (("lr", args.lr), ("batch_size", args.batch_size),
-                                   ("warmup", args.warmup), ("dropout", args.dropout))
+                                   ("warmup", args.warmup), ("dropout", args.dropout),
+                                   ("decay", args.decay),
+                                   ("tie_embeddings", args.tie_embeddings))
                  if v is not None}
     if args.size is not None:
         overrides["d_model" if args.model == "transformer" else "hidden_size"] = args.size
@@ -575,8 +601,14 @@ def add_commands(subparsers: Any) -> None:
     t.add_argument("--epochs", type=int, default=20)
     t.add_argument("--batch-size", type=int, default=None)
     t.add_argument("--lr", type=float, default=None)
-    t.add_argument("--warmup", type=int, default=None, help="warm-up steps (transformer)")
+    t.add_argument("--warmup", type=int, default=None, help="linear warm-up steps")
+    t.add_argument("--decay", choices=("none", "inv-sqrt", "linear"), default=None,
+                   help="learning-rate decay after the warm-up (linear: to 0 at the end of "
+                        "--minutes or --epochs)")
     t.add_argument("--dropout", type=float, default=None)
+    t.add_argument("--tie-embeddings", action=argparse.BooleanOptionalAction, default=None,
+                   help="share one weight between the French embedding and the output "
+                        "projection")
     t.add_argument("--size", type=int, default=None,
                    help="hidden size (gru) or d_model (transformer)")
     t.add_argument("--min-freq", type=int, default=2, help="rarer words become <unk>")
