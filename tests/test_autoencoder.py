@@ -269,6 +269,87 @@ def test_encoder_classifier():
         EncoderClassifier({"model": "mlp"})
 
 
+def test_encoder_classifier_with_decoder():
+    """keep_decoder: the joint objective's reconstruction term is the autoencoder's own training
+    loss (its corruption included), the decoder stays out of forward and of the encoder's
+    parameters."""
+    ae = Autoencoder(64, hidden=(32,), latent=4, image_shape=(1, 8, 8), noise="mask",
+                     noise_level=0.5)
+    config = {"model": "autoencoder", **ae.config}
+    clf = EncoderClassifier(config, num_classes=3, keep_decoder=True)
+    clf.load_encoder(ae)
+    np.testing.assert_array_equal(clf.backbone.decoder[0].weight.numpy(),
+                                  ae.decoder[0].weight.numpy())
+    enc = {id(p) for p in clf.encoder_parameters()}
+    assert enc == {id(p) for p in clf.backbone.encoder.parameters()} and len(enc) == 4
+    assert not enc & {id(p) for p in clf.backbone.decoder.parameters()}
+    x = dw.rand(6, 1, 8, 8)
+    clf.eval(), ae.eval()
+    assert clf.reconstruction_loss(x).item() == pytest.approx(ae.loss(x).item(), rel=1e-6)
+    clf.train(), ae.train()
+    dw.manual_seed(5)
+    want = ae.loss(x).item()  # masked input, clean target
+    dw.manual_seed(5)
+    assert clf.reconstruction_loss(x).item() == pytest.approx(want, rel=1e-6)
+    assert clf.backbone.noise is None  # the classifier itself still sees clean images
+    with pytest.raises(ValueError, match="built without its decoder; pass keep_decoder=True"):
+        EncoderClassifier(config).reconstruction_loss(x)
+
+
+def _weights(module):
+    return {k: v.numpy().copy() for k, v in module.state_dict().items()}
+
+
+def test_fit_classifier_options():
+    """encoder_lr 0 freezes the encoder and not the head; the joint objective trains the
+    decoder, which cross-entropy alone leaves untouched; augment_data changes what is learned."""
+    x, y = _digits()
+    x, y = x[:200], y[:200]
+    ae = Autoencoder(64, hidden=(32,), latent=4, image_shape=(1, 8, 8))
+    config = {"model": "autoencoder", **ae.config}
+    runs = {}
+    for name, kw in {"plain": {}, "enc0": {"encoder_lr": 0.0},
+                     "joint": {"unlabelled": x, "recon_weight": 1.0},
+                     "aug": {"augment_data": True}}.items():
+        dw.manual_seed(0)
+        clf = EncoderClassifier(config, keep_decoder=True)
+        before = _weights(clf)
+        app.fit_classifier(clf, x, y, steps=5, batch_size=50, lr=1e-2, **kw)
+        after = _weights(clf)
+        runs[name] = {k: not np.array_equal(before[k], after[k]) for k in before}, after
+    moved = {name: r[0] for name, r in runs.items()}
+    assert moved["plain"]["head.weight"] and moved["plain"]["backbone.encoder.1.weight"]
+    assert not any(v for k, v in moved["plain"].items() if k.startswith("backbone.decoder"))
+    assert moved["enc0"]["head.weight"]
+    assert not any(v for k, v in moved["enc0"].items() if k.startswith("backbone.encoder"))
+    assert all(v for k, v in moved["joint"].items() if k.startswith("backbone.decoder"))
+    assert not np.array_equal(runs["aug"][1]["head.weight"], runs["plain"][1]["head.weight"])
+    with pytest.raises(ValueError, match="recon_weight > 0 needs unlabelled images"):
+        app.fit_classifier(EncoderClassifier(config, keep_decoder=True), x, y, 1,
+                           recon_weight=1.0)
+
+
+def test_augment():
+    """Each output image is its input moved by at most 2 pixels (zero fill), mirrored or not;
+    the same generator state gives the same draws."""
+    x = np.random.default_rng(0).random((64, 1, 9, 9)).astype(np.float32) + 0.5
+    out = app.augment(x, np.random.default_rng(1))
+    assert out.shape == x.shape and out.dtype == np.float32
+    np.testing.assert_array_equal(out, app.augment(x, np.random.default_rng(1)))
+    padded = np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))
+    seen, mirrored = set(), 0
+    for i in range(len(x)):
+        hits = [(dy, dx, m) for dy in range(5) for dx in range(5) for m in (0, 1)
+                if np.array_equal(out[i], (lambda w: w[..., ::-1] if m else w)(
+                    padded[i, :, dy:dy + 9, dx:dx + 9]))]
+        assert len(hits) == 1, i
+        seen.add(hits[0][:2])
+        mirrored += hits[0][2]
+    assert len(seen) > 10 and 16 < mirrored < 48
+    np.testing.assert_array_equal(app.augment(x, np.random.default_rng(1), shift=0,
+                                              flip=False), x)
+
+
 # ---- the application's pieces ------------------------------------------------------------------
 
 def test_roc_auc():
@@ -327,7 +408,8 @@ def test_commands(tmp_path, capsys):
     out = tmp_path / "run"
     assert _run("train", "autoencoder", "--kind", "vae", "--epochs", "1", "--limit", "400",
                 "--finetune-labels", "100", "20", "--finetune-steps", "5", "--latent", "4",
-                "--quiet", "--out", out) == 0
+                "--finetune-recon", "2", "--finetune-augment", "--finetune-encoder-lr-scale",
+                "0.5", "--quiet", "--out", out) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["kind"] == "vae" and m["test_nelbo"] == m["test_loss"] > 0
     assert m["test_recon"] + m["test_kl"] == pytest.approx(m["test_nelbo"], rel=1e-6)
@@ -336,6 +418,7 @@ def test_commands(tmp_path, capsys):
         assert 0 <= m[k] <= 1
     assert sorted(m["finetune"]) == ["100", "20"] and m["labels"] == 100
     assert m["finetune"]["20"]["labels"] == 20
+    assert (m["recon_weight"], m["augment"], m["encoder_lr_scale"]) == (2.0, True, 0.5)
     for what in app.WHAT:
         png = tmp_path / f"{what}.png"
         assert _run("sample", out / "model.safetensors", "--out", png, "--what", what,
@@ -363,6 +446,9 @@ def test_command_errors(tmp_path):
                 "--latent", "4", "--quiet", "--out", out) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert "test_nelbo" not in m and m["kind"] == "dae"
+    conv, config = app.build("conv-dae", latent=4)
+    assert isinstance(conv, ConvAutoencoder) and (config["noise"], config["noise_level"]) == (
+        "mask", 0.5)
     assert np.isfinite(m["test_denoise_loss"]) and m["test_denoise_loss"] != m["test_loss"]
     with pytest.raises(CommandError, match="--what prior needs a VAE checkpoint"):
         _run("sample", out / "model.safetensors", "--out", tmp_path / "p.png")
@@ -371,6 +457,9 @@ def test_command_errors(tmp_path):
     with pytest.raises(CommandError, match="--finetune-labels 15: give a multiple of 10"):
         _run("train", "autoencoder", "--kind", "ae", "--epochs", "1", "--limit", "200",
              "--finetune-labels", "15", "--quiet")
+    with pytest.raises(CommandError, match="--finetune-recon must be >= 0"):
+        _run("train", "autoencoder", "--kind", "ae", "--epochs", "1", "--limit", "200",
+             "--finetune-labels", "10", "--finetune-recon", "-1", "--quiet")
     with pytest.raises(CommandError, match="--epochs 0"):
         _run("train", "autoencoder", "--epochs", "0")
     with pytest.raises(FileNotFoundError):

@@ -18,8 +18,9 @@ Fashion-MNIST, averaged over binarisations.
 The architectures are in ``deepwise/models/autoencoder.py``; the KL term is
 ``nn.functional.gaussian_kl``. Commands::
 
-    deepwise train autoencoder --kind ae|dae|conv-ae|vae|conv-vae --out DIR
+    deepwise train autoencoder --kind ae|dae|conv-ae|conv-dae|vae|conv-vae --out DIR
     deepwise train autoencoder --kind vae --finetune-labels 1000 --out DIR
+    deepwise train autoencoder --kind dae --finetune-labels 1000 --finetune-recon 20 --out DIR
     deepwise sample DIR/model.safetensors --out samples.png [--what prior|reconstruction|...]
 
 ``DIR/model.safetensors`` holds the config and weights; ``DIR/metrics.json`` the test loss
@@ -46,7 +47,8 @@ from ..tensor import Tensor
 from ._commands import CommandError, register, train_parsers
 
 __all__ = ["KINDS", "build", "load_images", "digits_28", "pretrain", "test_loss",
-           "reconstruction_error", "roc_auc", "labelled_subset", "features", "fit_classifier",
+           "reconstruction_error", "roc_auc", "labelled_subset", "features", "augment",
+           "fit_classifier",
            "semi_supervised", "image_grid", "save_png", "add_commands"]
 
 # --kind -> (registered architecture, its config beyond the defaults)
@@ -54,6 +56,7 @@ KINDS: dict[str, tuple[str, dict[str, Any]]] = {
     "ae": ("autoencoder", {}),
     "dae": ("autoencoder", {"noise": "mask", "noise_level": 0.5}),
     "conv-ae": ("conv-autoencoder", {}),
+    "conv-dae": ("conv-autoencoder", {"noise": "mask", "noise_level": 0.5}),
     "vae": ("vae", {}),
     "conv-vae": ("conv-vae", {}),
 }
@@ -232,19 +235,57 @@ def features(model: Any, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
                                for i in _batches(len(x), batch_size, None)])
 
 
+def augment(x: np.ndarray, rng: np.random.Generator, shift: int = 2, flip: bool = True
+            ) -> np.ndarray:
+    """A fresh random distortion of the image batch ``x`` (N, C, H, W): each image moved by up
+    to ``shift`` pixels each way (zero fill) and, with ``flip``, mirrored left-right with
+    probability 1/2 (a garment mirrored is still the same garment). Returns a new float32 array
+    of the same shape; the draws come from ``rng``."""
+    n, _, h, w = x.shape
+    padded = np.pad(x, ((0, 0), (0, 0), (shift, shift), (shift, shift)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(2, 3))
+    dy, dx = rng.integers(0, 2 * shift + 1, size=(2, n))
+    out = windows[np.arange(n), :, dy, dx]  # (N, C, H, W): image i's window at (dy_i, dx_i)
+    if flip:
+        out = np.where((rng.random(n) < 0.5)[:, None, None, None], out[..., ::-1], out)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
 def fit_classifier(model: Any, x: np.ndarray, y: np.ndarray, steps: int, batch_size: int = 100,
-                   lr: float = 1e-3, weight_decay: float = 0.0, seed: int = 0) -> Any:
+                   lr: float = 1e-3, weight_decay: float = 0.0, seed: int = 0,
+                   encoder_lr: float | None = None, augment_data: bool = False,
+                   unlabelled: np.ndarray | None = None, recon_weight: float = 0.0) -> Any:
     """Train ``model`` (logits) with cross-entropy and Adam for exactly ``steps`` minibatch
-    steps (the budget every contender gets); its trainable parameters only."""
+    steps (the budget every contender gets); its trainable parameters only.
+
+    ``encoder_lr``: the learning rate of ``model.encoder_parameters()`` (an
+    :class:`~deepwise.models.autoencoder.EncoderClassifier`), ``lr`` the head's.
+    ``augment_data``: each labelled batch distorted by :func:`augment`. ``recon_weight`` > 0
+    (a classifier built with ``keep_decoder=True``): the joint objective, cross-entropy plus
+    ``recon_weight`` x the reconstruction loss per pixel of a batch of ``unlabelled`` images
+    drawn at each step."""
     backend.manual_seed(seed)
     rng = np.random.default_rng(seed)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    groups: Any = params
+    if encoder_lr is not None:
+        enc = {id(p) for p in model.encoder_parameters()}
+        groups = [{"params": [p for p in params if id(p) in enc], "lr": encoder_lr},
+                  {"params": [p for p in params if id(p) not in enc]}]
+    opt = optim.Adam(groups, lr=lr, weight_decay=weight_decay)
+    joint = recon_weight > 0
+    if joint and (unlabelled is None or not len(unlabelled)):
+        raise ValueError("fit_classifier: recon_weight > 0 needs unlabelled images")
     model.train()
     step = 0
     while step < steps:
         for idx in _batches(len(x), batch_size, rng):
-            loss = F.cross_entropy(model(Tensor._make(x[idx])), Tensor._make(y[idx]))
+            xb = augment(x[idx], rng) if augment_data else x[idx]
+            loss = F.cross_entropy(model(Tensor._make(xb)), Tensor._make(y[idx]))
+            if joint:
+                xu = unlabelled[rng.integers(0, len(unlabelled), batch_size)]
+                recon = model.reconstruction_loss(Tensor._make(xu))
+                loss = loss + recon * (recon_weight / xu[0].size)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -267,11 +308,17 @@ def accuracy(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -
 def semi_supervised(pretrained: Any, config: dict, x_train: np.ndarray, y_train: np.ndarray,
                     x_test: np.ndarray, y_test: np.ndarray, labels: int,
                     seeds: Sequence[int] = (0,), steps: int = 500, lr: float = 1e-3,
-                    batch_size: int = 100) -> dict[str, Any]:
+                    batch_size: int = 100, encoder_lr_scale: float = 1.0,
+                    augment_data: bool = False, recon_weight: float = 0.0,
+                    unlabelled: np.ndarray | None = None) -> dict[str, Any]:
     """Few labels: for each seed, ``labels // 10`` images per class are drawn; then the same
     network (:class:`~deepwise.models.autoencoder.EncoderClassifier` on ``config``) is trained
     for ``steps`` steps (a) from the pretrained encoder (fine-tuning all of it), (b) from
     scratch, and (c) as a linear probe: logistic regression on the frozen pretrained codes.
+    Both (a) and (b) see the same batches, the same augmentation (``augment_data``) and Adam
+    at ``lr``; what only the pretrained network has: its encoder's learning rate is ``lr *
+    encoder_lr_scale``, and with ``recon_weight`` > 0 it keeps learning from the ``unlabelled``
+    images (default ``x_train``) through the joint objective (see :func:`fit_classifier`).
     Returns the test accuracies per seed and their mean and standard deviation."""
     from ..models.autoencoder import EncoderClassifier
 
@@ -285,16 +332,23 @@ def semi_supervised(pretrained: Any, config: dict, x_train: np.ndarray, y_train:
         xs, ys = x_train[idx], y_train[idx]
         for name in ("pretrained", "scratch"):
             backend.manual_seed(1000 + seed)  # the same head (and scratch) initialisation
-            clf = EncoderClassifier(config)
-            if name == "pretrained":
+            pre = name == "pretrained"
+            clf = EncoderClassifier(config, keep_decoder=pre and recon_weight > 0)
+            if pre:
                 clf.load_encoder(pretrained)
-            fit_classifier(clf, xs, ys, steps, batch_size, lr, seed=seed)
+            fit_classifier(clf, xs, ys, steps, batch_size, lr, seed=seed,
+                           encoder_lr=lr * encoder_lr_scale if pre else None,
+                           augment_data=augment_data,
+                           unlabelled=x_train if unlabelled is None else unlabelled,
+                           recon_weight=recon_weight if pre else 0.0)
             runs[name].append(accuracy(clf, x_test, y_test))
         backend.manual_seed(1000 + seed)
         probe = nn.Linear(f_train.shape[1], 10)
         fit_classifier(probe, f_train[idx], ys, steps, batch_size, 1e-2, seed=seed)
         runs["linear_probe"].append(accuracy(probe, f_test, y_test))
-    out: dict[str, Any] = {"labels": labels, "seeds": list(seeds), "steps": steps}
+    out: dict[str, Any] = {"labels": labels, "seeds": list(seeds), "steps": steps, "lr": lr,
+                           "encoder_lr_scale": encoder_lr_scale, "augment": augment_data,
+                           "recon_weight": recon_weight}
     for name, accs in runs.items():
         out[f"accuracy_{name}"] = float(np.mean(accs))
         out[f"accuracy_{name}_std"] = float(np.std(accs))
@@ -417,6 +471,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CommandError(f"--epochs {args.epochs}: give at least 1")
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
         raise CommandError(f"--out {args.out}: exists and is not a directory")
+    if args.finetune_recon < 0 or args.finetune_encoder_lr_scale <= 0:
+        raise CommandError("--finetune-recon must be >= 0 and --finetune-encoder-lr-scale > 0, "
+                           f"got {args.finetune_recon} and {args.finetune_encoder_lr_scale}")
     backend.manual_seed(args.seed)  # the initial weights too: a run repeats exactly
     model, config = build(args.kind, args.latent, args.noise, args.noise_level, args.beta)
     x_train, y_train = load_images(True, args.data_dir, args.limit)
@@ -452,7 +509,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.finetune_labels:
         seeds = list(range(args.seed, args.seed + args.finetune_seeds))
         runs = {str(n): semi_supervised(model, config, x_train, y_train, x_test, y_test, n,
-                                        seeds, args.finetune_steps, args.finetune_lr)
+                                        seeds, args.finetune_steps, args.finetune_lr,
+                                        encoder_lr_scale=args.finetune_encoder_lr_scale,
+                                        augment_data=args.finetune_augment,
+                                        recon_weight=args.finetune_recon)
                 for n in args.finetune_labels}
         metrics.update(runs[str(args.finetune_labels[0])])  # the first N at the top level
         metrics["finetune"] = runs
@@ -500,7 +560,7 @@ def add_commands(subparsers: Any) -> None:
         "With --finetune-labels N: compare a classifier fine-tuned from the pretrained encoder "
         "with the same network trained from scratch on N labels, and a linear probe.")
     p.add_argument("--kind", choices=tuple(KINDS), default="vae",
-                   help="ae, dae (denoising, masking noise), conv-ae, vae, conv-vae")
+                   help="ae, dae (denoising, masking noise), conv-ae, conv-dae, vae, conv-vae")
     p.add_argument("--latent", type=int, default=32, help="size of the code")
     p.add_argument("--noise", choices=("gaussian", "mask"), help="corrupt the training input "
                    "(dae's default: mask)")
@@ -516,6 +576,15 @@ def add_commands(subparsers: Any) -> None:
                    "(several N: each in turn, e.g. 1000 100)")
     p.add_argument("--finetune-steps", type=int, default=500, help="steps of each contender")
     p.add_argument("--finetune-lr", type=float, default=1e-3)
+    p.add_argument("--finetune-encoder-lr-scale", type=float, default=1.0, metavar="S",
+                   help="the pretrained encoder learns at S x --finetune-lr, its new head at "
+                   "--finetune-lr (the from-scratch network: all at --finetune-lr)")
+    p.add_argument("--finetune-augment", action="store_true", help="random shifts (2 pixels) "
+                   "and mirroring of the labelled images, for both contenders")
+    p.add_argument("--finetune-recon", type=float, default=0.0, metavar="W",
+                   help="joint objective for the pretrained network: cross-entropy + W x its "
+                   "reconstruction loss per pixel on a batch of unlabelled training images "
+                   "per step (the from-scratch network sees the labels only)")
     p.add_argument("--finetune-seeds", type=int, default=1, help="label draws to average")
     p.add_argument("--data-dir", help="where Fashion-MNIST's IDX files are (default: search "
                    "$DEEPWISE_DATA, ~/.cache/deepwise, /usr/share/datasets)")

@@ -344,11 +344,14 @@ class EncoderClassifier(nn.Module):
     checkpoint stores it); the same config with fresh weights is the from-scratch baseline, so
     both have the same network. ``load_encoder(model)`` copies a pretrained autoencoder's
     weights in; ``freeze_encoder=True`` trains only the head (a linear probe).
+    ``keep_decoder=True`` keeps the decoder too, for a joint objective (classification on the
+    labelled images plus ``reconstruction_loss`` on unlabelled ones); ``forward`` never uses it.
 
     Shape: input (N, C, H, W); output (N, num_classes) logits.
     """
 
-    def __init__(self, autoencoder: dict, num_classes: int = 10) -> None:
+    def __init__(self, autoencoder: dict, num_classes: int = 10,
+                 keep_decoder: bool = False) -> None:
         super().__init__()
         name = autoencoder.get("model")
         if name not in KINDS:
@@ -359,17 +362,40 @@ class EncoderClassifier(nn.Module):
 
         params = inspect.signature(cls.__init__).parameters
         ae = cls(**{k: v for k, v in autoencoder.items() if k in params and k != "self"})
-        ae.noise = None  # a classifier sees clean images
-        del ae.decoder
-        self.config = {"autoencoder": dict(autoencoder), "num_classes": int(num_classes)}
+        self._noise, ae.noise = ae.noise, None  # a classifier sees clean images
+        if not keep_decoder:
+            del ae.decoder
+        self.config = {"autoencoder": dict(autoencoder), "num_classes": int(num_classes),
+                       "keep_decoder": bool(keep_decoder)}
         self.backbone = ae
         self.head = nn.Linear(ae.latent, int(num_classes))
         self.frozen = False
 
     def load_encoder(self, model: nn.Module) -> None:
-        """Copy the encoder weights of a trained autoencoder of the same config."""
-        state = {k: v for k, v in model.state_dict().items() if not k.startswith("decoder.")}
+        """Copy the encoder weights (and the decoder's, when kept) of a trained autoencoder of
+        the same config."""
+        keep = self.config["keep_decoder"]
+        state = {k: v for k, v in model.state_dict().items()
+                 if keep or not k.startswith("decoder.")}
         self.backbone.load_state_dict(state)
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """The parameters ``forward`` uses before the head: the encoder (and a VAE's mu and
+        logvar), not the decoder; for a smaller learning rate than the head's."""
+        return [p for k, p in self.backbone.named_parameters() if not k.startswith("decoder.")]
+
+    def reconstruction_loss(self, x: Tensor) -> Tensor:
+        """The autoencoder's own training loss on images ``x``, nats per image: its corruption
+        included in training mode (a denoising autoencoder's), the negative ELBO for a VAE;
+        needs ``keep_decoder=True``."""
+        if not self.config["keep_decoder"]:
+            raise ValueError("EncoderClassifier.reconstruction_loss: built without its decoder; "
+                             "pass keep_decoder=True")
+        self.backbone.noise = self._noise
+        try:
+            return self.backbone.loss(x)
+        finally:
+            self.backbone.noise = None
 
     def freeze_encoder(self, frozen: bool = True) -> None:
         """Stop (or restart) gradient flow into the encoder: only the head learns."""
