@@ -181,13 +181,14 @@ def test_frames(files: list[Path], n_frames: int = 60, rigs: int = 2, n_cameras:
     return out
 
 
-def evaluate_detector(model: CenterNet, frames: list[Frame], threshold: float = 0.05
-                      ) -> dict[str, float]:
+def evaluate_detector(model: CenterNet, frames: list[Frame], threshold: float = 0.05,
+                      flip: bool = False) -> dict[str, float]:
     """COCO AP (``ap50``, ``ap75``, ``ap`` = 0.5:0.95) of ``model`` on ``frames``, the ignored
-    figures (too hidden or small) neither required nor counted as false positives."""
+    figures (too hidden or small) neither required nor counted as false positives; ``flip``:
+    with the flip test (:meth:`CenterNet.detect`)."""
     if not frames:
         raise ValueError("evaluate_detector: no frames")
-    dets = model.detect(np.stack([f.image for f in frames]), threshold=threshold)
+    dets = model.detect(np.stack([f.image for f in frames]), threshold=threshold, flip=flip)
     gts, ign = zip(*(f.split() for f in frames))
     out = dm.coco_ap([d[0] for d in dets], [d[1] for d in dets], list(gts), list(ign))
     out["frames"] = len(frames)

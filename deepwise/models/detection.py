@@ -100,17 +100,28 @@ class CenterNet(nn.Module):
         f = self.features(x)
         return {"heatmap": self.heatmap(f), "size": self.size(f), "offset": self.offset(f)}
 
-    def detect(self, images: Any, k: int = 40, threshold: float = 0.3, batch_size: int = 32
-               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    def detect(self, images: Any, k: int = 40, threshold: float = 0.3, batch_size: int = 32,
+               flip: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per image ``(boxes (K, 4) x1 y1 x2 y2 pixels, scores (K,))`` in eval mode, without
-        gradient. ``images``: (N, C, H, W) floats in [0, 1]."""
-        images = np.asarray(images, dtype=backend.get_default_dtype())
+        gradient. ``images``: (N, C, H, W) floats in [0, 1]. ``flip``: CenterNet's flip test -
+        the mirrored image's heatmap probabilities and sizes, mirrored back, averaged with the
+        image's (the offsets are the image's own); twice the work."""
+        images = np.ascontiguousarray(images, dtype=backend.get_default_dtype())
         self.eval()
         out: list[tuple[np.ndarray, np.ndarray]] = []
         with no_grad():
             for i in range(0, len(images), batch_size):
-                o = self(Tensor(images[i:i + batch_size]))
-                out += decode(o["heatmap"], o["size"], o["offset"], k, threshold, self.stride)
+                x = images[i:i + batch_size]
+                o = self(Tensor(x))
+                heat, size = o["heatmap"], o["size"]
+                if flip:
+                    m = self(Tensor(np.ascontiguousarray(x[..., ::-1])))
+                    p = (F.sigmoid(heat).data + F.sigmoid(m["heatmap"]).data[..., ::-1]) / 2
+                    p = np.clip(p, 1e-6, 1 - 1e-6)
+                    heat = Tensor(np.log(p / (1 - p)).astype(heat.dtype))
+                    size = Tensor(((size.data + m["size"].data[..., ::-1]) / 2).astype(
+                        size.dtype))
+                out += decode(heat, size, o["offset"], k, threshold, self.stride)
         return out
 
 
