@@ -357,11 +357,11 @@ def test_train_command_end_to_end(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_attention_gru_learns_tatoeba_short_sentences():
-    """One epoch (116 steps, ~22 s on the loaded 2-core machine) on the short pairs (English <= 5
-    words) of the real corpus. Teacher-forced token accuracy on the validation sentences:
-    measured 0.456; always predicting the most frequent French token gives about 0.14 and the
-    untrained model about 0. (On sentences this short the GRU without attention does as well,
-    0.477 measured: attention pays off on longer sentences, see BENCHMARKS.md.)"""
+    """One epoch (116 steps, ~6 s on one quiet core) on the short pairs (English <= 5 words) of
+    the real corpus, with the app's recipe (tied embeddings, linear decay). Teacher-forced token
+    accuracy on the validation sentences: measured 0.533 (the earlier recipe, untied with a
+    constant rate, 0.456 under the 0.46 bound); always predicting the most frequent French token
+    gives about 0.14 and the untrained model about 0. (The GRU without attention: 0.490.)"""
     pairs = T.load_pairs(shared_data("tatoeba-eng-fra") / "eng-fra.tsv.gz")
     short = [p for p in pairs if len(tokenize(p[0])) <= 5]
     split = T.split_pairs(short, seed=0)
@@ -373,4 +373,4 @@ def test_attention_gru_learns_tatoeba_short_sentences():
                                                attention="general"),
                              tr.src_vocab, tr.tgt_vocab, "gru-attn", tr.max_src_len)
     assert T.token_accuracy(untrained, valid) < 0.05
-    assert acc > 0.38, f"token accuracy {acc:.3f}"
+    assert acc > 0.46, f"token accuracy {acc:.3f}"
