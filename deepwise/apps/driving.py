@@ -49,19 +49,19 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, nn, optim
+from .. import backend
 from ..autograd import no_grad
 from ..data.datasets import eth_ucy
 from ..data.render import CalibrationError, Camera, SceneRenderer
 from ..io import atomic_path, atomic_write
 from ..models.detection import CenterNet
 from ..models.trajectory import TrajectoryLSTM, constant_velocity
-from ..tensor import Tensor, from_numpy
+from ..tensor import Tensor
 from ..train import detection_metrics as dm
 from ..train import trajectory_metrics as tm
 from ._commands import CommandError, register, train_parsers
 from .detection import TEST_SEED, load_detector
-from .trajectory import displacement_loss, load_forecaster
+from .trajectory import load_forecaster, train_forecaster
 
 __all__ = ["ground_points", "fuse", "Track", "Tracker", "clear_mot", "run_pipeline",
            "write_gif", "appearance_features", "window_features", "train_feature_forecaster",
@@ -389,70 +389,22 @@ def window_features(windows: eth_ucy.Windows, steps: list[int],
     return out
 
 
-def _turn(observed: np.ndarray, future: np.ndarray, rng: np.random.Generator
-          ) -> tuple[np.ndarray, np.ndarray]:
-    """Each window (observed and future together) turned by a random angle about the origin."""
-    theta = rng.uniform(0.0, 2.0 * math.pi, observed.shape[0])
-    cos, sin = np.cos(theta), np.sin(theta)
-    rt = np.stack([np.stack([cos, sin], -1), np.stack([-sin, cos], -1)], -2).astype(
-        observed.dtype)  # the transposed rotation: rows @ rt turns them by theta
-    return observed @ rt, future @ rt
-
-
 def train_feature_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
                              features: np.ndarray | None = None, *, epochs: int = 5,
                              batch_size: int = 64, lr: float = 2e-3, clip: float = 1.0,
                              seed: int = 0, log: Callable[[str], None] | None = print
                              ) -> dict[str, Any]:
-    """``apps.trajectory.train_forecaster``'s recipe (ADE loss in metres, Adam on a cosine over
-    ``epochs``, gradient clipping) for a non-social LSTM, with per-position ``features
-    (N, obs_len, F)`` beside the positions when the model takes them; the last epoch's
-    weights. Each window is turned by a random angle but never mirrored (a mirror swaps left
-    and right turns, which features that are not mirrored with it could tell apart), with or
-    without features alike. Returns the history."""
-    if len(train) == 0:
-        raise ValueError("train_feature_forecaster: the training set has no windows")
-    if (features is None) != (model.features == 0):
-        raise ValueError(f"train_feature_forecaster: the model takes {model.features} features "
-                         f"per position, got {'none' if features is None else features.shape}")
-    if features is not None and features.shape[:2] != train.observed.shape[:2]:
-        raise ValueError(f"train_feature_forecaster: features {features.shape} do not match "
-                         f"the windows {train.observed.shape}")
+    """A non-social LSTM trained by ``apps.trajectory.train_forecaster`` (ADE loss in metres,
+    Adam on a cosine over ``epochs``, gradient clipping; the last epoch's weights), with
+    per-position ``features (N, obs_len, F)`` beside the positions when the model takes them.
+    Each window is turned by a random angle but never mirrored (a mirror swaps left and right
+    turns, which features that are not mirrored with it could tell apart), with or without
+    features alike. Returns the history."""
     if model.social:
         raise ValueError("train_feature_forecaster: a social model is trained by "
                          "apps.trajectory.train_forecaster")
-    rng = np.random.default_rng(seed)
-    backend.manual_seed(seed)
-    opt = optim.Adam(model.parameters(), lr=lr)
-    sched = optim.lr_scheduler.CosineAnnealingLR(
-        opt, T_max=epochs * math.ceil(len(train) / batch_size), eta_min=lr * 0.02)
-    history: dict[str, Any] = {"loss": [], "seconds": []}
-    start = time.perf_counter()
-    model.train()
-    for epoch in range(epochs):
-        order = rng.permutation(len(train))
-        total = 0.0
-        for i in range(0, len(order), batch_size):
-            idx = order[i:i + batch_size]
-            obs, fut = _turn(*train[idx], rng)
-            rel, fut_rel, rot = model.normalise(obs, fut)
-            y = from_numpy(fut_rel)
-            f = None if features is None else from_numpy(features[idx])
-            unit = 1.0 / np.sqrt(np.abs(np.linalg.det(rot)))  # metres per model unit
-            loss = displacement_loss(model(from_numpy(rel), features=f), y, unit)
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-            sched.step()
-            total += float(loss.data) * len(idx)
-        history["loss"].append(total / len(train))
-        history["seconds"].append(time.perf_counter() - start)
-        if log:
-            log(f"epoch {epoch + 1}/{epochs}  loss {history['loss'][-1]:.4f}  "
-                f"({history['seconds'][-1]:.0f} s)")
-    model.eval()
-    return history
+    return train_forecaster(model, train, None, epochs=epochs, batch_size=batch_size, lr=lr,
+                            clip=clip, features=features, mirror=False, seed=seed, log=log)
 
 
 def _scene_features(detector: CenterNet, files: list[Any], seed: int,

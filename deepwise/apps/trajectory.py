@@ -57,14 +57,14 @@ LABELS = {"eth": "ETH", "univ": "UNIV", "zara1": "ZARA1", "zara2": "ZARA2"}
 
 
 def augment(observed: np.ndarray, future: np.ndarray, rng: np.random.Generator,
-            *vectors: np.ndarray) -> tuple[np.ndarray, ...]:
+            *vectors: np.ndarray, mirror: bool = True) -> tuple[np.ndarray, ...]:
     """Each window (observed and future together, and any ``vectors (B, ..., 2k)`` of the
-    same windows, e.g. neighbour features) rotated by a random angle about the origin and
-    mirrored (y -> -y) with probability 1/2. Shapes kept."""
+    same windows, e.g. neighbour features) rotated by a random angle about the origin and,
+    with ``mirror``, mirrored (y -> -y) with probability 1/2. Shapes kept."""
     b = observed.shape[0]
     theta = rng.uniform(0.0, 2.0 * math.pi, b)
     cos, sin = np.cos(theta), np.sin(theta)
-    flip = np.where(rng.random(b) < 0.5, -1.0, 1.0)
+    flip = np.where(rng.random(b) < 0.5, -1.0, 1.0) if mirror else np.ones(b)
     rot = np.stack([np.stack([cos, -sin * flip], -1), np.stack([sin, cos * flip], -1)], -2)
     rot = rot.astype(observed.dtype)  # (B, 2, 2): rotation after the optional mirror
     rt = rot.transpose(0, 2, 1)
@@ -97,13 +97,24 @@ def train_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
                      val: eth_ucy.TrajectoryWindows | None = None, *, epochs: int = 30,
                      batch_size: int = 64, lr: float = 2e-3, beta: float = 0.03,
                      clip: float = 1.0, val_k: int = 20, time_limit: float | None = None,
+                     features: np.ndarray | None = None, mirror: bool = True,
                      seed: int = 0, log: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Train ``model`` on ``train`` (augmented each epoch), Adam + cosine lr over ``epochs``;
     after each epoch measure ``val`` ADE (best-of-``val_k`` for a CVAE) and keep the best
-    epoch's weights. ``time_limit`` (seconds) stops early, after the epoch that passes it
-    (the cosine schedule is then cut short: say so when reporting). Returns the history."""
+    epoch's weights (without ``val``: the last epoch's). ``time_limit`` (seconds) stops early,
+    after the epoch that passes it (the cosine schedule is then cut short: say so when
+    reporting). ``features (N, obs_len, F)``: per-position features of the training windows
+    for an LSTM built with ``features=F``. ``mirror=False``: windows are only rotated, never
+    mirrored (a mirror swaps left and right turns, which unmirrored features could tell
+    apart). Returns the history."""
     if len(train) == 0:
         raise ValueError("train_forecaster: the training set has no windows")
+    if (features is None) != (model.features == 0):
+        raise ValueError(f"train_forecaster: the model takes {model.features} features per "
+                         f"position, got {'none' if features is None else features.shape}")
+    if features is not None and features.shape[:2] != train.observed.shape[:2]:
+        raise ValueError(f"train_forecaster: features {features.shape} do not match the "
+                         f"windows {train.observed.shape}")
     rng = np.random.default_rng(seed)
     backend.manual_seed(seed)
     opt = optim.Adam(model.parameters(), lr=lr)
@@ -123,13 +134,14 @@ def train_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
             idx = order[i:i + batch_size]
             nb = None
             if model.social:
-                obs, fut, f = augment(*train[idx], rng, feats[idx])
+                obs, fut, f = augment(*train[idx], rng, feats[idx], mirror=mirror)
             else:
-                obs, fut = augment(*train[idx], rng)
+                obs, fut = augment(*train[idx], rng, mirror=mirror)
             rel, fut_rel, rot = model.normalise(obs, fut)
             if model.social:
                 nb = model.local_neighbours(f, mask[idx], rot)
             x, y = from_numpy(rel), from_numpy(fut_rel)
+            per_position = None if features is None else from_numpy(features[idx])
             unit = 1.0 / np.sqrt(np.abs(np.linalg.det(rot)))  # metres per model unit
             if cvae:
                 pred, kl = model(x, y, neighbours=nb)
@@ -137,7 +149,7 @@ def train_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
                 loss = displacement_loss(pred, y, unit) + beta * kl_mean
                 total_kl += float(kl_mean.data) * len(rel)
             else:
-                loss = displacement_loss(model(x, nb), y, unit)
+                loss = displacement_loss(model(x, nb, features=per_position), y, unit)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -155,7 +167,8 @@ def train_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
         if log:
             log(f"epoch {epoch + 1}/{epochs}  loss {history['loss'][-1]:.4f}"
                 + (f"  kl {history['kl'][-1]:.3f}" if cvae else "")
-                + f"  val ADE {score:.3f} m  ({history['seconds'][-1]:.0f} s)")
+                + (f"  val ADE {score:.3f} m" if val is not None else "")
+                + f"  ({history['seconds'][-1]:.0f} s)")
         if time_limit is not None and history["seconds"][-1] > time_limit:
             if log:
                 log(f"time limit {time_limit:.0f} s reached after epoch {epoch + 1}")
