@@ -36,3 +36,14 @@ def _seed():
     dw.manual_seed(0)
     np.random.seed(0)
     yield
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def kernel_path(request):
+    """Runs the test twice: through the ops' NumPy reference path, and through deepwise.kernels'
+    compiled kernels (skipped when numba is not installed). Yields the path's name."""
+    from deepwise import kernels
+    if request.param == "numba" and not kernels.available():
+        pytest.skip("numba is not installed: only the NumPy path is tested")
+    with kernels.use_numba(request.param == "numba"):
+        yield request.param
