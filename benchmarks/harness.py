@@ -8,7 +8,12 @@ A benchmark module defines ``CASES`` (a list of dicts with a ``name``) and two f
 ``deepwise_step(case)`` and ``torch_step(case)``, each returning ``(step, items)``: a callable
 doing one timed unit of work and how many items (samples, tokens) it processes.
 
-Run: ``python -m benchmarks.harness benchmarks.bench_mlp [--rounds 5] [--threads 2]``.
+Run: ``python -m benchmarks.harness benchmarks.bench_mlp [--rounds 5] [--threads 2]
+[--numpy-path]``.
+
+deepwise runs with its optional compiled kernels (``deepwise.kernels``, numba) when numba is
+installed - the header says which; ``--numpy-path`` adds a column timed with them switched off
+(``DEEPWISE_NUMBA=0``: what a user without numba runs), in the same alternating rounds.
 
 The GEMM share column: after the timed rounds of a case, one more deepwise process runs the step
 under py-spy (``pip install py-spy``; a sampling profiler that sees native frames), and the share
@@ -38,6 +43,15 @@ def _load() -> str:
     """The 1-minute load average (a figure taken above ~0.3 is labelled "under load")."""
     one = os.getloadavg()[0]
     return f"{one:.2f}" + ("" if one < 0.3 else " (under load)")
+
+
+def _kernels() -> str:
+    """Whether deepwise's optional numba kernels are on in the deepwise workers."""
+    from deepwise import kernels
+
+    if not kernels.available():
+        return "off (numba not installed)"
+    return "on (numba)" if kernels.enabled() else "off (DEEPWISE_NUMBA=0)"
 
 
 def _set_threads(n: int) -> None:
@@ -105,7 +119,7 @@ def _worker(module: str, lib: str, case_name: str, threads: int, min_time: float
 
 
 def run(module: str, rounds: int = 5, threads: int = 2, min_time: float = 1.0,
-        only: str | None = None, gemm: bool = True) -> list[dict]:
+        only: str | None = None, gemm: bool = True, numpy_path: bool = False) -> list[dict]:
     """Run every case of ``module`` ``rounds`` times per library, alternating; print a table."""
     mod = importlib.import_module(module)
     env = dict(os.environ)
@@ -115,14 +129,17 @@ def run(module: str, rounds: int = 5, threads: int = 2, min_time: float = 1.0,
     for case in mod.CASES:
         if only and only not in case["name"]:
             continue
-        got: dict[str, list[float]] = {"deepwise": [], "torch": []}
+        got: dict[str, list[float]] = {"deepwise": [], "torch": [], "numpy": []}
+        libs = ("deepwise", "torch") + (("numpy",) if numpy_path else ())
         for r in range(rounds):
-            order = ("deepwise", "torch") if r % 2 == 0 else ("torch", "deepwise")
+            order = libs if r % 2 == 0 else libs[::-1]
             for lib in order:
+                wenv = dict(env, DEEPWISE_NUMBA="0") if lib == "numpy" else env
                 out = subprocess.run(
-                    [sys.executable, "-m", "benchmarks.harness", "--worker", module, lib,
-                     case["name"], "--threads", str(threads), "--min-time", str(min_time)],
-                    capture_output=True, text=True, env=env, check=False)
+                    [sys.executable, "-m", "benchmarks.harness", "--worker", module,
+                     "torch" if lib == "torch" else "deepwise", case["name"], "--threads",
+                     str(threads), "--min-time", str(min_time)],
+                    capture_output=True, text=True, env=wenv, check=False)
                 if out.returncode != 0:
                     raise RuntimeError(f"{module} {lib} {case['name']} failed:\n{out.stderr}")
                 got[lib].append(json.loads(out.stdout.strip().splitlines()[-1])["items_per_s"])
@@ -135,9 +152,14 @@ def run(module: str, rounds: int = 5, threads: int = 2, min_time: float = 1.0,
         row["gemm_share"] = gemm_share(module, case["name"], threads, env) if gemm else "-"
         results.append(row)
         (a, b), (c, d) = row["spread_dw"], row["spread_torch"]
+        extra = ""
+        if numpy_path:
+            npm = statistics.median(got["numpy"])
+            row["numpy_ratio"] = npm / thm
+            extra = f" {npm:,.0f} ({npm / thm:.2f}x) |"
         print(f"| {row['case']} | {dwm:,.0f} ({a:,.0f}-{b:,.0f}) | "
-              f"{thm:,.0f} ({c:,.0f}-{d:,.0f}) | {row['ratio']:.2f}x ({a / d:.2f}-{b / c:.2f}) | "
-              f"{row['gemm_share']} | {row['unit']} | {load} |", flush=True)
+              f"{thm:,.0f} ({c:,.0f}-{d:,.0f}) | {row['ratio']:.2f}x ({a / d:.2f}-{b / c:.2f}) |"
+              f"{extra} {row['gemm_share']} | {row['unit']} | {load} |", flush=True)
     return results
 
 
@@ -153,16 +175,21 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--only", help="run only the cases whose name contains this")
     p.add_argument("--no-gemm-share", action="store_true",
                    help="skip the profiled run that measures the step's GEMM share")
+    p.add_argument("--numpy-path", action="store_true",
+                   help="also time deepwise with its compiled kernels off (DEEPWISE_NUMBA=0)")
     a = p.parse_args(argv)
     if a.worker:
         _worker(a.module, a.lib, a.case, a.threads, a.min_time)
         return
     print(f"{a.module}: medians (min-max) of {a.rounds} runs per library, {a.threads} threads "
-          f"each, separate processes, alternating; load average before: {_load()}")
-    print("| case | deepwise | PyTorch | deepwise/PyTorch (range) | GEMM share of the deepwise "
-          "step | unit | load after |")
-    print("|---|---:|---:|---:|---:|---|---|")
-    run(a.module, a.rounds, a.threads, a.min_time, a.only, gemm=not a.no_gemm_share)
+          f"each, separate processes, alternating; deepwise's compiled kernels: {_kernels()}; "
+          f"load average before: {_load()}")
+    npcol = " deepwise, NumPy path (ratio) |" if a.numpy_path else ""
+    print(f"| case | deepwise | PyTorch | deepwise/PyTorch (range) |{npcol} GEMM share of the "
+          "deepwise step | unit | load after |")
+    print("|---|---:|---:|---:|" + ("---:|" if a.numpy_path else "") + "---:|---|---|")
+    run(a.module, a.rounds, a.threads, a.min_time, a.only, gemm=not a.no_gemm_share,
+        numpy_path=a.numpy_path)
 
 
 if __name__ == "__main__":
