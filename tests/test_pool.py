@@ -26,7 +26,7 @@ MAX_CASES = [
 
 
 @pytest.mark.parametrize("kw", MAX_CASES)
-def test_max_pool2d_with_indices(kw):
+def test_max_pool2d_with_indices(kw, kernel_path):
     x = rand(2, 3, 7, 9)
     check_op(lambda x: dw.max_pool2d(x, **kw, return_indices=True), [x],
              lambda x: F.max_pool2d(x, **kw, return_indices=True))
@@ -36,14 +36,14 @@ def test_max_pool2d_with_indices(kw):
                                       ((2, 3, 6, 9), dict(kernel_size=3)),
                                       ((2, 3, 7, 6), dict(kernel_size=2)),
                                       ((1, 2, 6, 6), dict(kernel_size=2, stride=3, dilation=2))])
-def test_max_pool2d_windows_that_tile_the_input_or_leave_a_rest(shape, kw):
+def test_max_pool2d_windows_that_tile_the_input_or_leave_a_rest(shape, kw, kernel_path):
     """Windows covering the input exactly (the backward writes every element once, into an
     uninitialised buffer); a 7-row input whose last row no window reads; dilated windows that
     sit side by side but skip every other element (gradient 0 there)."""
     check_op(lambda x: dw.max_pool2d(x, **kw), [rand(*shape)], lambda x: F.max_pool2d(x, **kw))
 
 
-def test_max_pool2d_batch1_noncontiguous_unbatched():
+def test_max_pool2d_batch1_noncontiguous_unbatched(kernel_path):
     x = rand(8, 6, 2, 1).transpose(3, 2, 1, 0)  # (1, 2, 6, 8), a transposed view
     check_op(lambda x: dw.max_pool2d(x, 2, 1), [x], lambda x: F.max_pool2d(x, 2, 1))
     check_op(lambda x: dw.max_pool2d(x, 3, 2, 1), [rand(2, 5, 6)],
@@ -52,7 +52,7 @@ def test_max_pool2d_batch1_noncontiguous_unbatched():
 
 @pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1),
                                 dict(kernel_size=3)])
-def test_max_pool2d_ties_take_the_first_max(kw):
+def test_max_pool2d_ties_take_the_first_max(kw, kernel_path):
     """After a ReLU many windows hold equal values: the gradient goes to the first (row-major)
     one only, as PyTorch's argmax; gradients and indices equal PyTorch's."""
     x = np.maximum(np.round(rand(2, 3, 6, 8) * 2), 0)
@@ -60,7 +60,7 @@ def test_max_pool2d_ties_take_the_first_max(kw):
              lambda x: F.max_pool2d(x, **kw, return_indices=True), check_grad=False)
 
 
-def test_max_pool2d_after_conv_channels_last():
+def test_max_pool2d_after_conv_channels_last(kernel_path):
     """conv2d returns NCHW views of NHWC memory; pooling them gives the same answers."""
     x, w = rand(2, 3, 8, 7), rand(5, 3, 3, 3, seed=1)
     check_op(lambda x, w: dw.max_pool2d(dw.conv2d(x, w, padding=1), 2, ceil_mode=True), [x, w],
@@ -68,7 +68,7 @@ def test_max_pool2d_after_conv_channels_last():
 
 
 @pytest.mark.parametrize("args", [(3, 2, 1, 1, False), (2, None, 0, 2, True), (4, 3, 2, 1, True)])
-def test_max_pool1d(args):
+def test_max_pool1d(args, kernel_path):
     k, s, p, d, ceil = args
     check_op(lambda x: dw.max_pool1d(x, k, s, p, d, ceil, return_indices=True), [rand(2, 3, 11)],
              lambda x: F.max_pool1d(x, k, s, p, d, ceil, return_indices=True))
@@ -96,7 +96,7 @@ def test_avg_pool_divisor_override_1d_unbatched():
 
 
 @pytest.mark.parametrize("size", [(4, 3), (3, 9), 1, (None, 4), (12, 10), (7, 3)])
-def test_adaptive_pools(size):
+def test_adaptive_pools(size, kernel_path):
     """Non-divisible (overlapping bins), divisible (a plain pool), None, larger than the input."""
     x = rand(2, 3, 7, 9)
     check_op(lambda x: dw.adaptive_avg_pool2d(x, size), [x],
@@ -165,3 +165,52 @@ def test_pool_errors():
         dw.interpolate(_t(1, 2, 5, 5), size=4, scale_factor=2)
     with pytest.raises(ValueError, match="align_corners can only be set"):
         dw.interpolate(_t(1, 2, 5, 5), size=4, align_corners=True)
+
+
+def _layouts(x: np.ndarray) -> dict:
+    """The memory layouts a pool's input and gradient really have: contiguous NCHW, NCHW views
+    of NHWC memory (conv2d's output), and such a view inside a padded buffer (conv2d's input
+    gradient)."""
+    n, c, h, w = x.shape
+    nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    padded = np.zeros((n, h + 2, w + 2, c), x.dtype)
+    padded[:, 1:-1, 1:-1] = nhwc
+    return {"nchw": x.copy(), "channels_last": nhwc.transpose(0, 3, 1, 2),
+            "padded_view": padded[:, 1:-1, 1:-1].transpose(0, 3, 1, 2)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kw", MAX_CASES + [dict(kernel_size=2, stride=1),
+                                            dict(kernel_size=4, stride=3, padding=2)])
+def test_max_pool2d_kernel_equals_numpy_path(kw, dtype):
+    """deepwise.kernels' one-pass max pool against the NumPy reference, for every layout of the
+    input and of the upstream gradient: the same maxima, indices and gradients (bit for bit;
+    overlapping windows add in another order: to rounding), and the output keeps the input's
+    layout."""
+    from deepwise import kernels
+    if not kernels.available():
+        pytest.skip("numba is not installed: the kernel path is not tested")
+    x = np.round(rand(3, 4, 9, 11) * 3)  # ties, as after a ReLU
+    g = rand(3, 4, 9, 11, seed=2)
+    results = {}
+    for flag in (False, True):
+        for xl, xa in _layouts(x.astype(dtype)).items():
+            for gl in ("nchw", "channels_last", "padded_view"):
+                t = dw.from_numpy(xa).requires_grad_(True)
+                with kernels.use_numba(flag):
+                    out, idx = dw.max_pool2d(t, **kw, return_indices=True)
+                    ga = _layouts(g[:, :, :out.shape[2], :out.shape[3]].astype(dtype))[gl]
+                    out.backward(dw.from_numpy(ga))
+                assert out.dtype == dtype and t.grad.dtype == dtype
+                if flag:  # the kernel writes the output in the input's layout
+                    assert (out.data.strides[1] < out.data.strides[3]) == (xl != "nchw")
+                results[flag, xl, gl] = out.data, idx.data, t.grad.data
+    ref_out, ref_idx, ref_grad = results[False, "nchw", "nchw"]
+    overlap = kw.get("stride", kw["kernel_size"]) != kw["kernel_size"]
+    for key, (out, idx, grad) in results.items():
+        np.testing.assert_array_equal(out, ref_out, err_msg=str(key))
+        np.testing.assert_array_equal(idx, ref_idx, err_msg=str(key))
+        if overlap:
+            np.testing.assert_allclose(grad, ref_grad, rtol=1e-6, atol=1e-6, err_msg=str(key))
+        else:
+            np.testing.assert_array_equal(grad, ref_grad, err_msg=str(key))

@@ -1,0 +1,116 @@
+"""Max-pool kernels: the max and its window offset in one pass, and the gradient routed back to it.
+
+Arrays are (B, H, W, C) with the channels innermost: a channels-last NCHW view is
+``x.transpose(0, 2, 3, 1)`` (memory order), a contiguous NCHW array is ``x.reshape(N*C, H, W, 1)``.
+The loops run in that order, so each window offset reads C neighbours in a row; a strided view
+is copied to C-contiguous first (numba's loops over it measured ~8x slower than the copy).
+
+The offset of a window's maximum is ``o = i * kw + j`` for the kernel position (i, j), the FIRST
+row-major one that holds the max (PyTorch's argmax; a NaN wins, as in PyTorch). Positions of the
+window outside the input (padding, the last ceil-mode window) are skipped, as a -inf pad would be;
+a window with no position inside the input gets -inf and offset -1 (no gradient).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import jit
+
+__all__ = ["max_pool_forward", "max_pool_backward"]
+
+
+@jit
+def _forward(x, out, arg, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no cover - compiled
+    nb, h_in, w_in, nc = x.shape
+    _, ho, wo, _ = out.shape
+    for b in range(nb):
+        for oh in range(ho):
+            h0 = oh * sh - ph
+            for ow in range(wo):
+                w0 = ow * sw - pw
+                first = True
+                for i in range(kh):
+                    h = h0 + i * dh
+                    if h < 0 or h >= h_in:
+                        continue
+                    for j in range(kw):
+                        w = w0 + j * dw
+                        if w < 0 or w >= w_in:
+                            continue
+                        o = i * kw + j
+                        if first:
+                            for c in range(nc):
+                                out[b, oh, ow, c] = x[b, h, w, c]
+                                arg[b, oh, ow, c] = o
+                            first = False
+                        else:
+                            for c in range(nc):
+                                v = x[b, h, w, c]
+                                if v > out[b, oh, ow, c] or v != v:
+                                    out[b, oh, ow, c] = v
+                                    arg[b, oh, ow, c] = o
+                if first:  # no position inside the input (a dilated window over padding)
+                    for c in range(nc):
+                        out[b, oh, ow, c] = -np.inf
+                        arg[b, oh, ow, c] = -1
+
+
+@jit
+def _backward_add(g, arg, dx, kw, sh, sw, ph, pw, dh, dw):  # pragma: no cover - compiled
+    nb, ho, wo, nc = g.shape
+    for b in range(nb):
+        for oh in range(ho):
+            h0 = oh * sh - ph
+            for ow in range(wo):
+                w0 = ow * sw - pw
+                for c in range(nc):
+                    o = arg[b, oh, ow, c]
+                    if o < 0:
+                        continue
+                    i = o // kw
+                    dx[b, h0 + i * dh, w0 + (o - i * kw) * dw, c] += g[b, oh, ow, c]
+
+
+@jit
+def _backward_tiles(g, arg, dx, kh, kw):  # pragma: no cover - compiled
+    nb, ho, wo, nc = g.shape
+    for b in range(nb):
+        for oh in range(ho):
+            for i in range(kh):
+                h = oh * kh + i
+                for ow in range(wo):
+                    for j in range(kw):
+                        w = ow * kw + j
+                        o = i * kw + j
+                        for c in range(nc):
+                            dx[b, h, w, c] = g[b, oh, ow, c] if arg[b, oh, ow, c] == o else 0
+
+
+def max_pool_forward(x: np.ndarray, k: tuple, s: tuple, p: tuple, d: tuple,
+                     out_hw: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """(out, arg) for x (B, H, W, C): out[b, oh, ow, c] = max of the window, arg its offset
+    i * kw + j (int8 for up to 127 offsets, else int32); both (B, Ho, Wo, C), C-contiguous."""
+    x = np.ascontiguousarray(x)
+    shape = (x.shape[0],) + tuple(out_hw) + (x.shape[3],)
+    out = np.empty(shape, x.dtype)
+    arg = np.empty(shape, np.int8 if k[0] * k[1] <= 127 else np.int32)
+    _forward(x, out, arg, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1])
+    return out, arg
+
+
+def max_pool_backward(g: np.ndarray, arg: np.ndarray, in_hw: tuple, k: tuple, s: tuple,
+                      p: tuple, d: tuple) -> np.ndarray:
+    """dx (B, H, W, C): each g[b, oh, ow, c] added at its window's max. Windows that tile the
+    input exactly (stride == kernel, no padding or dilation) write every element once (g at the
+    max, 0 elsewhere) into an uninitialised array; others accumulate into zeros (overlaps add)."""
+    g = np.ascontiguousarray(g)  # e.g. a view into conv's padded gradient buffer
+    nb, ho, wo, nc = g.shape
+    shape = (nb,) + tuple(in_hw) + (nc,)
+    if s == k and p == (0, 0) and d == (1, 1) and (ho * k[0], wo * k[1]) == tuple(in_hw):
+        dx = np.empty(shape, g.dtype)
+        _backward_tiles(g, arg, dx, k[0], k[1])
+        return dx
+    dx = np.zeros(shape, g.dtype)
+    _backward_add(g, arg, dx, k[1], s[0], s[1], p[0], p[1], d[0], d[1])
+    return dx
