@@ -16,20 +16,20 @@ except ImportError:
 
 
 @pytest.mark.parametrize("shape", [(4, 3, 5, 2), (5, 3), (3, 2, 7), (1, 3, 2, 3)])
-def test_batch_norm_training_values_and_grads(shape):
+def test_batch_norm_training_values_and_grads(kernel_path, shape):
     x = rand(*shape) * 2 + 0.5
     w, b = rand(shape[1], seed=1), rand(shape[1], seed=2)
     check_op(lambda x, w, b: dw.batch_norm(x, None, None, w, b, training=True), [x, w, b],
              lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), atol=1e-5)
 
 
-def test_batch_norm_no_affine_noncontiguous():
+def test_batch_norm_no_affine_noncontiguous(kernel_path):
     x = rand(5, 4, 3, 2).transpose(3, 2, 1, 0)  # (2, 3, 4, 5), a transposed view
     check_op(lambda x: dw.batch_norm(x, None, None, training=True, eps=1e-3), [x],
              lambda x: F.batch_norm(x, None, None, training=True, eps=1e-3), atol=1e-5)
 
 
-def test_batch_norm_after_conv_channels_last():
+def test_batch_norm_after_conv_channels_last(kernel_path):
     x, k = rand(3, 2, 5, 4), rand(4, 2, 3, 3, seed=1)
     check_op(lambda x, k: dw.batch_norm(dw.conv2d(x, k), None, None, training=True), [x, k],
              lambda x, k: F.batch_norm(F.conv2d(x, k), None, None, training=True), atol=1e-5)
@@ -37,7 +37,7 @@ def test_batch_norm_after_conv_channels_last():
 
 @pytest.mark.skipif(torch is None, reason="PyTorch not installed")
 @pytest.mark.parametrize("momentum", [0.1, 0.5])
-def test_batch_norm_running_stats_follow_torch(momentum):
+def test_batch_norm_running_stats_follow_torch(kernel_path, momentum):
     """Three training steps update running_mean/var in place exactly as PyTorch (unbiased
     variance); eval then uses them."""
     c = 3
@@ -57,7 +57,7 @@ def test_batch_norm_running_stats_follow_torch(momentum):
                                atol=1e-5)
 
 
-def test_batch_norm_eval_after_conv_channels_last():
+def test_batch_norm_eval_after_conv_channels_last(kernel_path):
     rm, rv = rand(4, seed=3), rand(4, seed=4, low=0.5, high=2.0)
     trm, trv = (torch.tensor(v, dtype=torch.float32) if torch else None for v in (rm, rv))
     check_op(lambda x, k, w: dw.batch_norm(dw.conv2d(x, k), dw.tensor(rm), dw.tensor(rv), w),
@@ -66,7 +66,7 @@ def test_batch_norm_eval_after_conv_channels_last():
 
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
-def test_batch_norm_float32_large_mean_is_exact(layout):
+def test_batch_norm_float32_large_mean_is_exact(kernel_path, layout):
     """float32, mean 1000 and std 0.01 per channel: the one-pass variance E[x^2] - mean^2 would
     lose every digit, so those channels take the two-pass form; values and gradients as a
     float64 reference, in both memory layouts."""
@@ -89,7 +89,7 @@ def test_batch_norm_float32_large_mean_is_exact(layout):
 
 
 @pytest.mark.parametrize("shape", [(3, 4, 2, 5), (4, 4)])
-def test_batch_norm_eval(shape):
+def test_batch_norm_eval(kernel_path, shape):
     rm, rv = rand(4, seed=3), rand(4, seed=4, low=0.5, high=2.0)
     trm, trv = (torch.tensor(v, dtype=torch.float32) if torch else None for v in (rm, rv))
     w, b = rand(4, seed=1), rand(4, seed=2)

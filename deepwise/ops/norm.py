@@ -27,8 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernels
 from ..autograd import Function, ShapeError
 from ..backend import default_generator, get_array_module, on_device_of
+from ..kernels import norm as knorm
 from ..tensor import Tensor
 
 __all__ = ["batch_norm", "layer_norm", "group_norm", "dropout2d"]
@@ -138,6 +140,9 @@ class BatchNorm(Function):
         m = x.size // c
         rows = _channel_rows(x)
         rm, rv = running
+        self.view = _kernel_view(x, rows)
+        if self.view is not None:
+            return self._forward_kernel(x, w, b, running, training, momentum, eps)
         if training:
             mean = _channel_sum(x, rows) / m
             var = _channel_dot(x, x, rows, rows) / m - mean * mean
@@ -158,12 +163,7 @@ class BatchNorm(Function):
             centred = mean
         if training:
             xp.maximum(var, 0, out=var)
-            if rm is not None:
-                rm *= 1 - momentum
-                rm += momentum * centred.astype(rm.dtype)
-            if rv is not None:
-                rv *= 1 - momentum
-                rv += (momentum * m / max(m - 1, 1)) * var.astype(rv.dtype)
+            _update_running(running, centred, var, m, momentum)
         invstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype)
         scale = invstd * w if w is not None else invstd
         shift = -mean * scale
@@ -173,6 +173,8 @@ class BatchNorm(Function):
         return _affine_c(x, rows, scale, shift)
 
     def backward(self, g: np.ndarray) -> tuple:
+        if self.view is not None:
+            return self._backward_kernel(g)
         nx, nw, nb = self.needs_input_grad
         x, mean, invstd, w = self.x, self.mean, self.invstd, self.w
         m = x.size // x.shape[1]
@@ -191,6 +193,96 @@ class BatchNorm(Function):
             else:
                 dx = _affine_c(g, rg, a)
         return dx, dw if nw else None, sg if nb else None
+
+    def _forward_kernel(self, x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None,
+                        running: tuple, training: bool, momentum: float,
+                        eps: float) -> np.ndarray:
+        """Fast path (deepwise.kernels.norm): the channel sums of x - x_first and of its square
+        in one pass (float64), then y = (x - mean_c) * (w_c * invstd_c) + b_c in a second, over
+        x's memory order (the (M, C) rows or the (N, C, L) planes); saves x, not a copy."""
+        v, c, m = self.view, x.shape[1], x.size // x.shape[1]
+        rows = v.ndim == 2
+        if training:
+            k = (v[0] if rows else v[0, :, 0]).astype(np.float64)
+            s, q = np.empty(c), np.empty(c)
+            (knorm.stats_rows if rows else knorm.stats_planes)(v, k, s, q)
+            d = s / m
+            mean, var = k + d, np.maximum(q / m - d * d, 0.0)
+            _update_running(running, mean, var, m, momentum)
+        else:
+            mean, var = (r.astype(np.float64) for r in running)
+        invstd = 1.0 / np.sqrt(var + eps)
+        scale = invstd * w if w is not None else invstd
+        shift = b.astype(np.float64) if b is not None else np.zeros(c)
+        out = np.empty(v.shape, x.dtype)
+        (knorm.affine_rows if rows else knorm.affine_planes)(v, mean, scale, shift, out)
+        self.x, self.mean, self.invstd, self.w, self.training = x, mean, invstd, w, training
+        return _from_view(out, x)
+
+    def _backward_kernel(self, g: np.ndarray) -> tuple:
+        """Fast path: sum g and sum g * (x - mean) per channel in one pass (float64), then
+        dL/dx = a_c * g + kx_c * (x - mean_c) + k0_c in a second (the closed form above, with
+        a = w * invstd, kx = -a * invstd^2 * sum(g * (x - mean)) / M, k0 = -a * sum(g) / M)."""
+        nx, nw, nb = self.needs_input_grad
+        x, v, mean, invstd = self.x, self.view, self.mean, self.invstd
+        c, m = x.shape[1], x.size // x.shape[1]
+        rows = v.ndim == 2
+        gv = _view_like(g, v)
+        sg, sgx = np.empty(c), np.empty(c)
+        (knorm.grad_sums_rows if rows else knorm.grad_sums_planes)(gv, v, mean, sg, sgx)
+        dw = invstd * sgx  # sum g * xhat
+        dx = None
+        if nx:
+            a = invstd * self.w if self.w is not None else invstd
+            if self.training:
+                kx, k0 = -a * invstd * dw / m, -a * sg / m
+            else:
+                kx, k0 = np.zeros(c), np.zeros(c)
+            out = np.empty(v.shape, x.dtype)
+            (knorm.grad_x_rows if rows else knorm.grad_x_planes)(gv, v, mean, a, kx, k0, out)
+            dx = _from_view(out, x)
+        return (dx, dw.astype(x.dtype) if nw else None, sg.astype(x.dtype) if nb else None)
+
+
+def _kernel_view(x: Any, rows: Any) -> Any:
+    """The array deepwise.kernels.norm loops over, when the kernels are on and x is float32 or
+    float64: its (M, C) rows, else its (N, C, L) planes when x is C-contiguous; else None."""
+    if not kernels.enabled(x) or x.dtype not in (np.float32, np.float64):
+        return None
+    if rows is not None:
+        return rows
+    return x.reshape(x.shape[0], x.shape[1], -1) if x.flags.c_contiguous else None
+
+
+def _view_like(g: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """g (N, C, *) as the kernel view v's layout: its rows or planes, copied only when g's memory
+    is laid out otherwise."""
+    if v.ndim == 3:
+        return np.ascontiguousarray(g).reshape(v.shape)
+    rows = _channel_rows(g)
+    if rows is None:
+        last = g if g.ndim == 2 else g.transpose((0,) + tuple(range(2, g.ndim)) + (1,))
+        rows = np.ascontiguousarray(last).reshape(v.shape)
+    return rows
+
+
+def _from_view(out: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """A kernel's output in x's view layout (rows or planes) as an array shaped like x."""
+    if out.ndim == 3 or x.ndim == 2:
+        return out.reshape(x.shape)
+    nhwc = (x.shape[0],) + x.shape[2:] + (x.shape[1],)
+    return out.reshape(nhwc).transpose((0, x.ndim - 1) + tuple(range(1, x.ndim - 1)))
+
+
+def _update_running(running: tuple, mean: Any, var: Any, m: int, momentum: float) -> None:
+    """In place: r = (1 - momentum) * r + momentum * batch_stat, the variance unbiased."""
+    rm, rv = running
+    if rm is not None:
+        rm *= 1 - momentum
+        rm += momentum * mean.astype(rm.dtype)
+    if rv is not None:
+        rv *= 1 - momentum
+        rv += (momentum * m / max(m - 1, 1)) * var.astype(rv.dtype)
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
