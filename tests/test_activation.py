@@ -27,14 +27,14 @@ def _away_from(x: np.ndarray, points: tuple = (0.0,), gap: float = 1e-3) -> np.n
 
 
 @pytest.mark.parametrize("x", SHAPES)
-def test_relu(x):
+def test_relu(x, kernel_path):
     x = _away_from(x)
     check_op(F.relu, [x], TF.relu if TF else None)
     check_op(lambda t: t.relu(), [x], lambda t: t.relu())
 
 
 @pytest.mark.parametrize("x", SHAPES)
-def test_leaky_relu(x):
+def test_leaky_relu(x, kernel_path):
     x = _away_from(x)
     check_op(F.leaky_relu, [x], TF.leaky_relu if TF else None)
     check_op(lambda t: F.leaky_relu(t, negative_slope=0.2), [x],
@@ -91,7 +91,7 @@ def test_fast_log1p_expm1_are_accurate(dtype):
     assert _log1p(y).dtype == dtype and _expm1(x).dtype == dtype
 
 
-def test_kinks_match_torch():
+def test_kinks_match_torch(kernel_path):
     """Values and gradients exactly at the kinks follow PyTorch's conventions."""
     x = np.array([-2.0, -1e-30, 0.0, 1e-30, 2.0, -50.0, 50.0])
     check_op(F.relu, [x], TF.relu if TF else None, check_grad=False)
@@ -198,7 +198,7 @@ def test_activation_errors():
 # ---- dropout ------------------------------------------------------------------------------------
 
 
-def test_dropout_statistics():
+def test_dropout_statistics(kernel_path):
     p = 0.3
     x = dw.ones(200, 500)
     y = F.dropout(x, p=p).data
@@ -209,7 +209,7 @@ def test_dropout_statistics():
     assert y.dtype == np.float32
 
 
-def test_dropout_repeatable_with_manual_seed():
+def test_dropout_repeatable_with_manual_seed(kernel_path):
     x = dw.randn(64, 32)
     dw.manual_seed(123)
     a = F.dropout(x, 0.5).data
@@ -220,7 +220,7 @@ def test_dropout_repeatable_with_manual_seed():
     assert not np.array_equal(a, b)
 
 
-def test_dropout_gradient_masks_the_same_entries():
+def test_dropout_gradient_masks_the_same_entries(kernel_path):
     p = 0.4
     x = dw.tensor(rand(30, 20, seed=9) + 2.0, requires_grad=True)  # nonzero everywhere
     y = F.dropout(x, p=p)
@@ -232,7 +232,7 @@ def test_dropout_gradient_masks_the_same_entries():
     np.testing.assert_allclose(y.data, np.where(kept, x.data / (1 - p), 0), rtol=1e-6)
 
 
-def test_dropout_gradcheck_with_a_fixed_mask():
+def test_dropout_gradcheck_with_a_fixed_mask(kernel_path):
     def fixed(t):
         dw.manual_seed(7)
         return F.dropout(t, p=0.35)
@@ -241,7 +241,7 @@ def test_dropout_gradcheck_with_a_fixed_mask():
     check_op(fixed, [rand(5, 6, seed=12).T])
 
 
-def test_dropout_eval_and_edge_probabilities():
+def test_dropout_eval_and_edge_probabilities(kernel_path):
     x = dw.randn(4, 5, requires_grad=True)
     assert F.dropout(x, p=0.5, training=False) is x
     assert F.dropout(x, p=0.0) is x
@@ -249,6 +249,48 @@ def test_dropout_eval_and_edge_probabilities():
     assert np.all(y.data == 0)
     y.sum().backward()
     assert np.all(x.grad.data == 0)
+
+
+def _dense_layouts(x: np.ndarray) -> dict:
+    """The layouts an activation meets: contiguous, an NCHW view of NHWC memory (conv2d's
+    output), Fortran order, and a strided view that is not dense (the NumPy path)."""
+    nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    return {"contiguous": x.copy(), "channels_last": nhwc.transpose(0, 3, 1, 2),
+            "fortran": np.asfortranarray(x),
+            "strided": np.repeat(x, 2, axis=-1)[..., ::2]}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", ["relu", "leaky_relu", "leaky_relu_1.5", "dropout"])
+def test_kernel_equals_numpy_path(op, dtype):
+    """deepwise.kernels' one-pass ReLU / LeakyReLU / dropout give the NumPy path's values and
+    gradients bit for bit, for every layout (the gradient in the input's layout or not), keep
+    the input's layout, and dropout draws the same mask from the same seed."""
+    from deepwise import kernels
+    if not kernels.available():
+        pytest.skip("numba is not installed: the kernel path is not tested")
+    fn = {"relu": F.relu, "leaky_relu": lambda t: F.leaky_relu(t, 0.1),
+          "leaky_relu_1.5": lambda t: F.leaky_relu(t, 1.5),
+          "dropout": lambda t: F.dropout(t, 0.3)}[op]
+    x = np.round(rand(3, 4, 5, 6, seed=4) * 4) / 2  # exact zeros at the kink
+    g = rand(3, 4, 5, 6, seed=5)
+    for xl, xa in _dense_layouts(x.astype(dtype)).items():
+        for gl, ga in _dense_layouts(g.astype(dtype)).items():
+            res = []
+            for flag in (False, True):
+                dw.manual_seed(3)
+                t = dw.from_numpy(xa.copy(order="K") if xl != "strided" else xa)
+                t.requires_grad_(True)
+                with kernels.use_numba(flag):
+                    y = fn(t)
+                    y.backward(dw.from_numpy(ga))
+                assert y.dtype == dtype and t.grad.dtype == dtype
+                res.append((y.data, t.grad.data))
+            (y0, g0), (y1, g1) = res
+            np.testing.assert_array_equal(y1, y0, err_msg=f"{xl} {gl}")
+            np.testing.assert_array_equal(g1, g0, err_msg=f"{xl} {gl}")
+            if xl in ("contiguous", "channels_last") and op != "dropout":
+                assert y1.strides == xa.strides
 
 
 def test_functional_exports():

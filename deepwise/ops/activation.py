@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, kernels
 from ..autograd import Function, ShapeError
 from ..backend import default_generator, get_array_module
+from ..kernels import activation as kact
 from ..tensor import Tensor, check_dtypes
 from .arith import cast
 
@@ -85,6 +86,10 @@ class ReLU(Function):
         return self.out
 
     def backward(self, g: np.ndarray) -> np.ndarray:
+        if kernels.enabled(g, self.out):  # fast path: g where y > 0, else 0, in one pass
+            dx = kact.leaky_relu_backward(g, self.out, 0.0)
+            if dx is not None:
+                return dx
         return g * (self.out > 0)
 
 
@@ -106,12 +111,20 @@ class LeakyReLU(Function):
     def forward(self, x: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
         xp = get_array_module(x)
         self.x, self.slope = x, negative_slope
+        if kernels.enabled(x):  # fast path: x where x > 0, else a x, in one pass
+            y = kact.leaky_relu_forward(x, negative_slope)
+            if y is not None:
+                return y
         y = x * negative_slope  # max(x, a x) is the answer for a <= 1, min(x, a x) for a > 1
         return xp.maximum(x, y, out=y) if negative_slope <= 1 else xp.minimum(x, y, out=y)
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         xp = get_array_module(g)
         a = self.slope
+        if kernels.enabled(g, self.x):  # fast path: g where x > 0, else a g, in one pass
+            dx = kact.leaky_relu_backward(g, self.x, a)
+            if dx is not None:
+                return dx
         d = xp.multiply(self.x > 0, 1 - a, dtype=g.dtype)  # no np.where: a random mask is slow
         d += a
         d *= g
@@ -573,6 +586,11 @@ class Dropout(Function):
         xp = get_array_module(x)
         u = backend.on_device_of(default_generator().random(x.shape, dtype=np.float32), x)
         scale = 1.0 / (1.0 - p) if p < 1 else 0.0
+        if kernels.enabled(x, u):  # fast path: the mask below and x * mask in one pass
+            fused = kact.dropout_forward(x, u, p, scale)
+            if fused is not None:
+                self.mask, y = fused
+                return y
         self.mask = xp.multiply(u >= p, scale, dtype=x.dtype)  # kept: 1/(1-p), dropped: 0
         return x * self.mask
 
