@@ -81,7 +81,7 @@ def _run(opt, params, grads, lib: str = "dw") -> None:
 
 
 @pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
-def test_parity_with_torch(name, kwargs):
+def test_parity_with_torch(name, kwargs, kernel_path):
     if torch is None:
         pytest.skip(SKIP_TORCH)
     init, grads = _init(), _grads(50)
@@ -103,7 +103,7 @@ def test_parity_with_torch(name, kwargs):
 
 @pytest.mark.parametrize("name,kwargs", [c for c in CASES if c[0] != "SGD" or "momentum" in c[1]],
                          ids=lambda v: v if isinstance(v, str) else "")
-def test_state_dict_resume_is_exact(name, kwargs):
+def test_state_dict_resume_is_exact(name, kwargs, kernel_path):
     init, grads = _init(), _grads(50)
     ref = _dw_params(init)
     ref_opt = OPTIMIZERS[name](ref, **kwargs)
@@ -156,7 +156,7 @@ def test_load_state_dict_errors():
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_param_groups_with_own_options_match_torch(name):
+def test_param_groups_with_own_options_match_torch(name, kernel_path):
     if torch is None:
         pytest.skip(SKIP_TORCH)
     init, grads = _init(3), _grads(30, seed=4)
@@ -198,7 +198,7 @@ def test_zero_grad_both_modes():
     assert all(p.grad is None for p in ps)
 
 
-def test_params_without_grad_are_skipped_and_grad_is_not_touched():
+def test_params_without_grad_are_skipped_and_grad_is_not_touched(kernel_path):
     ps = _dw_params(_init())
     opt = optim.Adam(ps, lr=0.1, weight_decay=0.1, maximize=True)
     g = np.ones(SHAPES[0], np.float32)
@@ -212,7 +212,7 @@ def test_params_without_grad_are_skipped_and_grad_is_not_touched():
     assert list(opt.state) == [ps[0]]
 
 
-def test_step_with_closure_and_backward_after_update():
+def test_step_with_closure_and_backward_after_update(kernel_path):
     w = dw.tensor([1.0, -2.0], requires_grad=True)
     opt = optim.SGD([w], lr=0.25)
 
@@ -297,7 +297,7 @@ def _quadratic(p: dw.Tensor) -> dw.Tensor:
     (optim.Adagrad, dict(lr=0.5), _quadratic, 500, 1e-4),
 ], ids=["SGD-quadratic", "SGD-nesterov-rosenbrock", "Adam-rosenbrock", "AdamW-quadratic",
         "RMSprop-quadratic", "Adagrad-quadratic"])
-def test_learns(cls, kwargs, fn, steps, bound):
+def test_learns(cls, kwargs, fn, steps, bound, kernel_path):
     start = [-1.0, 1.5] if fn is _rosenbrock else [0.0, 0.0, 0.0, 0.0]
     p = dw.tensor(start, requires_grad=True)
     opt = cls([p], **kwargs)

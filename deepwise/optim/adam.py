@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernels
 from ..backend import get_array_module
+from ..kernels import optim as _fused
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["Adam", "AdamW"]
@@ -65,10 +67,17 @@ class Adam(Optimizer):
         state["step"] += 1
         t = state["step"]
         decoupled = group["decoupled_weight_decay"]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        vmax = None
+        if group["amsgrad"]:
+            vmax = state.get("max_exp_avg_sq")
+            if vmax is None:
+                vmax = state["max_exp_avg_sq"] = xp.zeros_like(p)
+        if kernels.enabled(p, g) and self._fused(p, g, m, v, vmax, group, t):
+            return
         if wd != 0 and decoupled:
             p *= 1 - lr * wd
         g = self._grad_term(p, g, group, 0 if decoupled else wd)
-        m, v = state["exp_avg"], state["exp_avg_sq"]
         tmp = self._tmp(p, 0)
         # m <- m + (1 - beta1) (g - m), i.e. beta1 m + (1 - beta1) g
         xp.subtract(g, m, out=tmp)
@@ -79,10 +88,7 @@ class Adam(Optimizer):
         xp.multiply(g, 1 - beta2, out=tmp)
         tmp *= g
         v += tmp
-        if group["amsgrad"]:
-            vmax = state.get("max_exp_avg_sq")
-            if vmax is None:
-                vmax = state["max_exp_avg_sq"] = xp.zeros_like(p)
+        if vmax is not None:
             xp.maximum(vmax, v, out=vmax)
             v = vmax
         step_size = lr / (1 - beta1 ** t)
@@ -93,6 +99,27 @@ class Adam(Optimizer):
         xp.multiply(m, -step_size, out=tmp)
         tmp /= denom
         p += tmp
+
+    def _fused(self, p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray,
+               vmax: np.ndarray | None, group: dict[str, Any], t: int) -> bool:
+        """The same step as the NumPy lines of :meth:`_update`, in one compiled pass
+        (``kernels.optim.adam_step``), bit for bit; False (nothing done) where p or its state is
+        not C-contiguous or g has another dtype."""
+        if g.dtype != p.dtype:
+            return False
+        if not g.flags.c_contiguous:
+            g = np.ascontiguousarray(g)  # e.g. a transposed view: one copy, then one pass
+        arrays = _fused.flat(p, g, m, v, v if vmax is None else vmax)
+        if arrays is None:
+            return False
+        lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
+        beta1, beta2 = group["betas"]
+        decoupled = bool(group["decoupled_weight_decay"]) and wd != 0
+        scalars = _fused.as_dtype(p.dtype, 1 - lr * wd, wd, 1 - beta1, beta2, 1 - beta2,
+                                  (1 - beta2 ** t) ** 0.5, eps, -(lr / (1 - beta1 ** t)))
+        _fused.adam_step(*arrays, *scalars, decoupled, bool(wd != 0 and not decoupled),
+                         vmax is not None, bool(group["maximize"]))
+        return True
 
 
 class AdamW(Adam):

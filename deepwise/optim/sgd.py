@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernels
 from ..backend import get_array_module
+from ..kernels import optim as _fused
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["SGD"]
@@ -51,6 +53,8 @@ class SGD(Optimizer):
                 group: dict[str, Any]) -> None:
         xp = get_array_module(p, g)
         momentum = group["momentum"]
+        if kernels.enabled(p, g) and self._fused(p, g, state, group):
+            return
         d = self._grad_term(p, g, group, group["weight_decay"])
         if momentum != 0:
             buf = state.get("momentum_buffer")
@@ -67,3 +71,27 @@ class SGD(Optimizer):
             else:
                 d = buf
         self._axpy(p, -group["lr"], d)
+
+    def _fused(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
+               group: dict[str, Any]) -> bool:
+        """The same step as the NumPy lines of :meth:`_update`, in one compiled pass
+        (``kernels.optim.sgd_step``), bit for bit; False (nothing done) where p or its momentum
+        buffer is not C-contiguous or g has another dtype."""
+        if g.dtype != p.dtype:
+            return False
+        if not g.flags.c_contiguous:
+            g = np.ascontiguousarray(g)  # e.g. a transposed view: one copy, then one pass
+        momentum, wd = group["momentum"], group["weight_decay"]
+        buf = state.get("momentum_buffer")
+        first = momentum != 0 and buf is None
+        if first:
+            buf = state["momentum_buffer"] = np.empty_like(p, order="C")
+        arrays = _fused.flat(p, g, p if momentum == 0 else buf)
+        if arrays is None:
+            if first:
+                del state["momentum_buffer"]
+            return False
+        scalars = _fused.as_dtype(p.dtype, wd, momentum, 1 - group["dampening"], -group["lr"])
+        _fused.sgd_step(*arrays, *scalars, bool(first), momentum != 0, bool(group["nesterov"]),
+                        wd != 0, bool(group["maximize"]))
+        return True

@@ -1,0 +1,104 @@
+"""Compiled optimizer updates: one pass over a parameter for the whole Adam / SGD step.
+
+The NumPy rule in ``optim/adam.py`` (and ``optim/sgd.py``) reads and writes the parameter, its
+gradient and its moment buffers in ~10-13 separate element-wise passes (each an array sweep
+through memory and a Python call); the kernels here do the same arithmetic element by element in
+one loop. Every scalar arrives already cast to the arrays' dtype and every operation is done in
+the same order as the NumPy rule, so the result is the same bit for bit (float32 and float64).
+
+The arrays are 1-D and contiguous (the optimizer passes ``a.reshape(-1)`` views of C-contiguous
+arrays; :func:`flat` says whether that view exists).
+
+These kernels are compiled with numba's ``error_model="numpy"`` (see :func:`_jit`): a float
+division by zero gives inf/NaN as NumPy's does (numba's default raises ZeroDivisionError, e.g.
+Adam with eps=0 and a zero gradient), and without that per-element check LLVM vectorises the
+loop: Adam over the MLP's 269k float32 parameters 1.43 ms -> 0.28 ms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _numba, jit
+
+__all__ = ["flat", "as_dtype", "adam_step", "sgd_step"]
+
+
+def _jit(fn):
+    """:func:`deepwise.kernels.jit` with ``error_model="numpy"`` (division as in NumPy)."""
+    if _numba is None:
+        return jit(fn)
+    return _numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+
+
+def flat(*arrays: np.ndarray) -> list[np.ndarray] | None:
+    """1-D views of C-contiguous arrays (element i of each is the same position), or None when
+    one is not C-contiguous (the caller then takes its NumPy path)."""
+    out = []
+    for a in arrays:
+        if not a.flags.c_contiguous:
+            return None
+        out.append(a.reshape(-1))
+    return out
+
+
+@_jit
+def adam_step(p, g, m, v, vmax, decay, wd, one_minus_b1, b2, one_minus_b2, bias2_sqrt, eps,
+              neg_step_size, decoupled, l2, amsgrad, maximize):  # pragma: no cover - compiled
+    """Adam/AdamW for one parameter, in place on p, m, v (and vmax if amsgrad), one pass:
+    d = +-g (+ wd p); m += (d - m)(1 - b1); v = b2 v + (1 - b2) d d; v^ = max(vmax, v);
+    p += (-lr / (1 - b1^t)) m / (sqrt(v^) / sqrt(1 - b2^t) + eps)  (p *= decay first, if AdamW)."""
+    for i in range(p.size):
+        pi = p[i]
+        if decoupled:
+            pi = pi * decay
+        d = g[i]
+        if maximize:
+            d = -d
+        if l2:
+            d = pi * wd + d
+        mi = m[i]
+        mi = mi + (d - mi) * one_minus_b1
+        m[i] = mi
+        vi = v[i] * b2 + (d * one_minus_b2) * d
+        v[i] = vi
+        if amsgrad:
+            vm = vmax[i]
+            if vi > vm or vi != vi:  # np.maximum: the larger, NaN if either is NaN
+                vm = vi
+            vmax[i] = vm
+            vi = vm
+        p[i] = pi + (mi * neg_step_size) / (np.sqrt(vi) / bias2_sqrt + eps)
+
+
+@_jit
+def sgd_step(p, g, buf, wd, momentum, one_minus_dampening, neg_lr, first, use_momentum,
+             nesterov, l2, maximize):  # pragma: no cover - compiled
+    """SGD for one parameter, in place on p (and the momentum buffer), one pass:
+    d = +-g (+ wd p); b = d on the first step, else b = mu b + (1 - tau) d;
+    d = d + mu b (Nesterov) or b; p += -lr d."""
+    for i in range(p.size):
+        pi = p[i]
+        d = g[i]
+        if maximize:
+            d = -d
+        if l2:
+            d = pi * wd + d
+        if use_momentum:
+            if first:
+                b = d
+            else:
+                b = buf[i] * momentum + d * one_minus_dampening
+            buf[i] = b
+            if nesterov:
+                d = d + b * momentum
+            else:
+                d = b
+        p[i] = pi + d * neg_lr
+
+
+def as_dtype(dtype: np.dtype, *values: float) -> list:
+    """The Python numbers as scalars of ``dtype`` (what NumPy does to a Python float that meets
+    a float32 array), so the kernel computes in the arrays' precision."""
+    t = np.dtype(dtype).type
+    return [t(x) for x in values]
