@@ -1,10 +1,12 @@
-"""conv1d, conv2d, conv_transpose2d: float64 gradient checks and PyTorch parity on odd shapes."""
+"""conv1d, conv2d, conv_transpose2d: float64 gradient checks and PyTorch parity on odd shapes,
+each through both paths (``kernel_path``: the NumPy reference and deepwise.kernels.conv)."""
 
 import numpy as np
 import pytest
 from helpers import check_op, rand
 
 import deepwise as dw
+from deepwise import kernels
 from deepwise.autograd import ShapeError
 
 try:
@@ -21,7 +23,7 @@ except ImportError:
     (8, 5, 1, 3, 1, 0, 1, (4, 5)),               # 8 channels: the one-copy im2col path
     (8, 4, 2, (2, 3), 2, (1, 0), (2, 1), (6, 7)),  # the one-copy path with groups
 ])
-def test_conv2d(cin, cout, groups, kernel, stride, padding, dilation, hw):
+def test_conv2d(cin, cout, groups, kernel, stride, padding, dilation, hw, kernel_path):
     k = (kernel, kernel) if isinstance(kernel, int) else kernel
     x, w, b = rand(2, cin, *hw), rand(cout, cin // groups, *k, seed=1), rand(cout, seed=2)
     args = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
@@ -31,7 +33,7 @@ def test_conv2d(cin, cout, groups, kernel, stride, padding, dilation, hw):
 
 @pytest.mark.filterwarnings("ignore:Using padding=.same.")
 @pytest.mark.parametrize("kernel,dilation", [((4, 2), 1), ((3, 4), 2), ((1, 5), (1, 2))])
-def test_conv2d_same_padding_even_kernels_batch1(kernel, dilation):
+def test_conv2d_same_padding_even_kernels_batch1(kernel, dilation, kernel_path):
     x, w = rand(1, 3, 6, 7), rand(2, 3, *kernel, seed=1)
     check_op(lambda x, w: dw.conv2d(x, w, padding="same", dilation=dilation), [x, w],
              lambda x, w: F.conv2d(x, w, padding="same", dilation=dilation))
@@ -39,21 +41,21 @@ def test_conv2d_same_padding_even_kernels_batch1(kernel, dilation):
     assert y.shape == (1, 2, 6, 7)
 
 
-def test_conv2d_valid_no_bias_noncontiguous():
+def test_conv2d_valid_no_bias_noncontiguous(kernel_path):
     x = rand(5, 6, 2, 2).transpose(3, 2, 1, 0)    # (2, 2, 6, 5), a transposed view
     w = rand(3, 3, 2, 4, seed=1).transpose(3, 2, 1, 0)  # (4, 2, 3, 3)
     check_op(lambda x, w: dw.conv2d(x, w, padding="valid"), [x, w],
              lambda x, w: F.conv2d(x, w, padding="valid"))
 
 
-def test_conv2d_unbatched_and_channels_last_chain():
+def test_conv2d_unbatched_and_channels_last_chain(kernel_path):
     """(C, H, W) input; a conv2d output (NHWC memory) fed to another conv2d."""
     x, w1, w2 = rand(3, 6, 5), rand(4, 3, 3, 3, seed=1), rand(2, 4, 2, 2, seed=2)
     check_op(lambda x, a, b: dw.conv2d(dw.conv2d(x, a, padding=1), b, stride=2), [x, w1, w2],
              lambda x, a, b: F.conv2d(F.conv2d(x, a, padding=1), b, stride=2))
 
 
-def test_conv2d_float32_parity_larger():
+def test_conv2d_float32_parity_larger(kernel_path):
     """The sizes of the reference net's second layer, shrunk: values and grads vs PyTorch."""
     x, w, b = rand(4, 32, 14, 14), rand(64, 32, 3, 3, seed=1) * 0.1, rand(64, seed=2)
     check_op(lambda x, w, b: dw.conv2d(x, w, b, padding=1), [x, w, b],
@@ -61,7 +63,7 @@ def test_conv2d_float32_parity_larger():
              atol=1e-4)
 
 
-def test_conv2d_only_the_needed_gradients():
+def test_conv2d_only_the_needed_gradients(kernel_path):
     x = dw.tensor(rand(2, 3, 5, 5).astype(np.float32))
     w = dw.tensor(rand(4, 3, 3, 3, seed=1).astype(np.float32), requires_grad=True)
     dw.conv2d(x, w).sum().backward()
@@ -70,14 +72,14 @@ def test_conv2d_only_the_needed_gradients():
 
 @pytest.mark.parametrize("stride,padding,dilation,groups,n", [
     (1, 0, 1, 1, 2), (2, 1, 1, 1, 1), (1, 2, 2, 2, 2), (3, 1, 1, 4, 1)])
-def test_conv1d(stride, padding, dilation, groups, n):
+def test_conv1d(stride, padding, dilation, groups, n, kernel_path):
     x, w, b = rand(n, 4, 11), rand(8, 4 // groups, 3, seed=1), rand(8, seed=2)
     args = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     check_op(lambda x, w, b: dw.conv1d(x, w, b, **args), [x, w, b],
              lambda x, w, b: F.conv1d(x, w, b, **args))
 
 
-def test_conv1d_same_and_unbatched():
+def test_conv1d_same_and_unbatched(kernel_path):
     x, w = rand(3, 9), rand(2, 3, 4, seed=1)
     check_op(lambda x, w: dw.conv1d(x, w, padding="same"), [x, w],
              lambda x, w: F.conv1d(x, w, padding="same"))
@@ -90,7 +92,8 @@ def test_conv1d_same_and_unbatched():
     (2, 2, 1, (3, 2), 2, 0, (0, 1), 1, (1, 5)),    # a 1-row input, batch of 1 below
     (4, 8, 2, 2, 2, 1, 0, (1, 2), (3, 3)),         # 4 out channels per group: one-copy im2col
 ])
-def test_conv_transpose2d(cin, cout, groups, kernel, stride, padding, out_pad, dilation, hw):
+def test_conv_transpose2d(cin, cout, groups, kernel, stride, padding, out_pad, dilation, hw,
+                          kernel_path):
     k = (kernel, kernel) if isinstance(kernel, int) else kernel
     n = 1 if hw[0] == 1 else 2
     x, w, b = rand(n, cin, *hw), rand(cin, cout // groups, *k, seed=1), rand(cout, seed=2)
@@ -100,11 +103,66 @@ def test_conv_transpose2d(cin, cout, groups, kernel, stride, padding, out_pad, d
              lambda x, w, b: F.conv_transpose2d(x, w, b, **args))
 
 
-def test_conv_transpose2d_unbatched_noncontiguous():
+def test_conv_transpose2d_unbatched_noncontiguous(kernel_path):
     x = rand(4, 5, 3).transpose(2, 1, 0)  # (3, 5, 4)
     w = rand(3, 2, 2, 2, seed=1)
     check_op(lambda x, w: dw.conv_transpose2d(x, w, stride=2), [x, w],
              lambda x, w: F.conv_transpose2d(x, w, stride=2))
+
+
+@pytest.mark.parametrize("groups,stride,dilation,padding", [
+    (1, 1, 1, 1), (2, 2, 1, (1, 0)), (4, 1, 2, 2), (1, (2, 1), (1, 2), "valid")])
+def test_conv2d_channels_last_input_float32_parity(groups, stride, dilation, padding,
+                                                   kernel_path):
+    """Input in a conv output's layout (an NCHW view of NHWC memory), the case of every conv
+    after the first; 8 channels per group, float32 values and all gradients vs PyTorch."""
+    x = rand(3, 9, 10, 16).transpose(0, 3, 1, 2)  # (3, 16, 9, 10), channels innermost
+    w, b = rand(12, 16 // groups, 3, 3, seed=1) * 0.3, rand(12, seed=2)
+    args = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    check_op(lambda x, w, b: dw.conv2d(x, w, b, **args), [x, w, b],
+             lambda x, w, b: F.conv2d(x, w, b, **args), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(not kernels.available(), reason="numba is not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_conv2d_kernel_path_matches_numpy_path(dtype, layout):
+    """The compiled path gives the NumPy path's results: the same forward (the im2col matrix is
+    the same bit for bit, the GEMM the same call) and weight/bias gradients; the input gradient
+    (one GEMM + scatter instead of one GEMM per offset) to float tolerance."""
+    xs = rand(4, 6, 7, 8).astype(dtype)  # NHWC memory: (N, C, H, W) = (4, 8, 6, 7)
+    x = np.ascontiguousarray(xs.transpose(0, 3, 1, 2)) if layout == "nchw" else xs.transpose(
+        0, 3, 1, 2)
+    w, b = rand(10, 4, 3, 2, seed=1).astype(dtype), rand(10, seed=2).astype(dtype)
+    g = rand(4, 10, 3, 9, seed=3).astype(dtype)
+    res = []
+    for on in (False, True):
+        with kernels.use_numba(on):
+            xt, wt, bt = (dw.from_numpy(a.copy(order="K")).requires_grad_() for a in (x, w, b))
+            y = dw.conv2d(xt, wt, bt, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2)
+            y.backward(dw.from_numpy(g))
+            res.append([y.data, xt.grad.data, wt.grad.data, bt.grad.data])
+    (y0, dx0, dw0, db0), (y1, dx1, dw1, db1) = res
+    assert y0.dtype == y1.dtype == dx1.dtype == dtype
+    np.testing.assert_array_equal(y1, y0)
+    np.testing.assert_array_equal(dw1, dw0)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(db1, db0, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dx1, dx0, rtol=tol, atol=tol)
+
+
+@pytest.mark.skipif(not kernels.available(), reason="numba is not installed")
+def test_conv_kernels_im2col_col2im_are_adjoint():
+    """<im2col(x), c> == <x, col2im(c)> for random x and c, with padding, stride, dilation and
+    groups: col2im adds each entry back exactly where im2col read it from (and drops padding)."""
+    from deepwise.kernels import conv as kconv
+    x = rand(2, 7, 8, 6)
+    geom = dict(ksize=(3, 2), stride=(2, 1), dil=(2, 1), pads=(2, 1, 1, 0), out_hw=(4, 8))
+    cols = kconv.im2col(x, 3, **geom)
+    assert cols.shape == (3, 2 * 4 * 8, 3 * 2 * 2)
+    c = rand(*cols.shape, seed=1)
+    back = kconv.col2im(c, x.shape, **geom)
+    np.testing.assert_allclose((cols * c).sum(), (x * back).sum(), rtol=1e-12)
 
 
 def _t(*shape):

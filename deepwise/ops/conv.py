@@ -53,8 +53,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernels
 from ..autograd import Function, ShapeError
 from ..backend import get_array_module
+from ..kernels import conv as kconv
 from ..tensor import Tensor, check_dtypes
 
 __all__ = ["conv1d", "conv2d", "conv_transpose2d"]
@@ -144,34 +146,67 @@ def _col2im(src: np.ndarray, w: np.ndarray, groups: int, full_hw: tuple, stride:
 
 
 def _wgrad(src: np.ndarray, cols: np.ndarray, wshape: tuple) -> np.ndarray:
-    """dL/dW (G*A, B, kh, kw) = src^T (G, A, M) @ cols (G, M, kh*kw*B), one GEMM per group.
+    """dL/dW (G*A, B, kh, kw) = (cols^T (G, K, M) @ src (G, M, A))^T, one GEMM per group.
 
-    A GEMM that sums over the M = N*Ho*Wo rows is computed with the larger of A and K as the
-    output's rows: OpenBLAS (2 threads) took 40-400x longer on the other orientation
-    (e.g. 1.2 s instead of 30 ms for (64, 25088) @ (25088, 288)) when the cores were busy.
+    The GEMM that sums over the M = N*Ho*Wo rows is computed with K = kh*kw*B as the output's
+    rows: at 2 threads (2026-12-01) (288, M) @ (M, 64) took 10.5 ms, (64, M) @ (M, 288) 12.8 ms
+    (M = 25088), and (9, M) @ (M, 32) 3.2 ms, (32, M) @ (M, 9) 4.7 ms (M = 100352); on busy
+    cores OpenBLAS once took 40x longer in the (A, M) @ (M, K) orientation.
     """
     g = cols.shape[0]
     xp = get_array_module(src, cols)
     a, b, kh, kw = wshape
     s3 = src.reshape(-1, g, a // g).transpose(1, 0, 2)  # (G, M, A)
-    if a // g >= cols.shape[2]:
-        dw = xp.matmul(s3.transpose(0, 2, 1), cols)
-    else:
-        dw = xp.matmul(cols.transpose(0, 2, 1), s3).transpose(0, 2, 1)
+    dw = xp.matmul(cols.transpose(0, 2, 1), s3).transpose(0, 2, 1)
     return dw.reshape(g, a // g, kh, kw, b).transpose(0, 1, 4, 2, 3).reshape(wshape)
 
 
-def _nhwc(x: np.ndarray, pads: tuple = (0, 0, 0, 0), size: tuple | None = None) -> np.ndarray:
-    """NCHW array -> NHWC (a view when unpadded), zero-padded (top, bottom, left, right)."""
-    xh = x.transpose(0, 2, 3, 1)
+def _pad(xh: np.ndarray, pads: tuple, size: tuple | None = None) -> np.ndarray:
+    """NHWC array zero-padded (top, bottom, left, right), or to ``size`` (Hp, Wp) from the
+    top-left pads; the array itself when there is nothing to pad."""
     pt, pb, pl, pr = pads
     if not any(pads) and size is None:
         return xh
     n, h, w, c = xh.shape
     hp, wp = size if size is not None else (h + pt + pb, w + pl + pr)
-    out = get_array_module(x).zeros((n, hp, wp, c), x.dtype)
+    out = get_array_module(xh).zeros((n, hp, wp, c), xh.dtype)
     out[:, pt:pt + h, pl:pl + w] = xh
     return out
+
+
+def _windows(xh: np.ndarray, groups: int, ksize: tuple, stride: tuple, dil: tuple, pads: tuple,
+             out_hw: tuple, size: tuple | None = None) -> np.ndarray:
+    """The im2col matrix (G, N*Ho*Wo, kh*kw*C/G) of an NHWC input zero-padded by ``pads``."""
+    if kernels.enabled(xh):
+        return kconv.im2col(xh, groups, ksize, stride, dil, pads, out_hw)
+    return _im2col(_pad(xh, pads, size), groups, ksize, stride, dil, out_hw)
+
+
+def _spread(src: np.ndarray, w: np.ndarray, groups: int, full_hw: tuple, stride: tuple,
+            dil: tuple, crop: tuple) -> np.ndarray:
+    """col2im of NHWC values (N, Ho, Wo, G*A) through weight (G*A, B, kh, kw), cropped:
+    ``crop = (top, left, (H, W))`` keeps full[:, top:top+H, left:left+W] of the (N, *full_hw,
+    G*B) result - conv2d's input gradient (the padding dropped), conv_transpose2d's output."""
+    top, left, hw = crop
+    if kernels.enabled(src, w):
+        return _spread_kernel(src, w, groups, stride, dil, crop)
+    full = _col2im(src, w, groups, full_hw, stride, dil)
+    return full[:, top:top + hw[0], left:left + hw[1]]
+
+
+def _spread_kernel(src: np.ndarray, w: np.ndarray, groups: int, stride: tuple, dil: tuple,
+                   crop: tuple) -> np.ndarray:
+    """Fast path (deepwise.kernels.conv): ONE GEMM src (G, M, A) @ W^T (G, A, kh*kw*B) gives
+    every window's gradient rows; one scatter pass adds them onto the cropped input (NHWC)."""
+    n, ho, wo, _ = src.shape
+    a, b, kh, kw = w.shape
+    a //= groups
+    s3 = np.ascontiguousarray(src).reshape(-1, groups, a).transpose(1, 0, 2)
+    wt = w.reshape(groups, a, b, kh, kw).transpose(0, 1, 3, 4, 2).reshape(groups, a, -1)
+    dcols = s3[0] @ wt[0] if groups == 1 else np.matmul(s3, wt)
+    top, left, (h, w_) = crop
+    return kconv.col2im(dcols.reshape(groups, n * ho * wo, -1), (n, h, w_, groups * b),
+                        (kh, kw), stride, dil, (top, 0, left, 0), (ho, wo))
 
 
 # ---- conv2d ------------------------------------------------------------------------------
@@ -189,9 +224,8 @@ class Conv2d(Function):
         self.shapes = (x.shape, w.shape)  # conv1d / unbatched inputs are computed as 4-D
         x, w = x.reshape(shape4[0]), w.reshape(shape4[1])
         self.xshape, self.w, self.geom = x.shape, w, (stride, pads, dilation, groups, out_hw)
-        xpad = _nhwc(x, pads)
-        self.hp_wp = xpad.shape[1:3]
-        self.cols = _im2col(xpad, groups, w.shape[2:], stride, dilation, out_hw)
+        self.cols = _windows(x.transpose(0, 2, 3, 1), groups, w.shape[2:], stride, dilation,
+                             pads, out_hw)
         out = _gemm_cols(self.cols, w)
         if b is not None:
             out += b
@@ -203,17 +237,19 @@ class Conv2d(Function):
         stride, pads, dilation, groups, out_hw = self.geom
         gh = g.reshape(self.xshape[:1] + (self.w.shape[0],) + out_hw).transpose(0, 2, 3, 1)
         # NHWC rows, once for both GEMMs (a view if g is NHWC)
-        gh = get_array_module(gh).ascontiguousarray(gh)
+        xp = get_array_module(gh)
+        gh = xp.ascontiguousarray(gh)
         dx = dw = db = None
         if nx:
-            full = _col2im(gh, self.w, groups, self.hp_wp, stride, dilation)
-            h, w_ = self.xshape[2:]
-            dx = full[:, pads[0]:pads[0] + h, pads[2]:pads[2] + w_].transpose(0, 3, 1, 2)
-            dx = dx.reshape(self.shapes[0])
+            (h, w_), (pt, pb, pl, pr) = self.xshape[2:], pads
+            dx = _spread(gh, self.w, groups, (h + pt + pb, w_ + pl + pr), stride, dilation,
+                         (pt, pl, (h, w_)))
+            dx = dx.transpose(0, 3, 1, 2).reshape(self.shapes[0])
         if nw:
             dw = _wgrad(gh, self.cols, self.w.shape).reshape(self.shapes[1])
-        if nb:
-            db = gh.sum(axis=(0, 1, 2))
+        if nb:  # a GEMV: 1.0 ms for (100352, 32) vs 4.5 ms for gh.sum(axis=(0, 1, 2))
+            g2 = gh.reshape(-1, gh.shape[3])
+            db = xp.ones(g2.shape[0], g2.dtype) @ g2
         return dx, dw, db
 
 
@@ -333,9 +369,8 @@ class ConvTranspose2d(Function):
         self.unbatched = x.ndim == 3
         x = x[None] if self.unbatched else x
         self.x, self.w, self.geom = x, w, (stride, padding, dilation, groups, full_hw)
-        full = _col2im(x.transpose(0, 2, 3, 1), w, groups, full_hw, stride, dilation)
-        (ph, pw), (ho, wo) = padding, out_hw
-        out = full[:, ph:ph + ho, pw:pw + wo]
+        out = _spread(x.transpose(0, 2, 3, 1), w, groups, full_hw, stride, dilation,
+                      (padding[0], padding[1], out_hw))
         if b is not None:
             out += b
         out = out.transpose(0, 3, 1, 2)
@@ -346,8 +381,8 @@ class ConvTranspose2d(Function):
         stride, (ph, pw), dilation, groups, full_hw = self.geom
         x, w = self.x, self.w
         g = g[None] if self.unbatched else g
-        gfull = _nhwc(g, (ph, 0, pw, 0), size=full_hw)
-        cols = _im2col(gfull, groups, w.shape[2:], stride, dilation, x.shape[2:])
+        cols = _windows(g.transpose(0, 2, 3, 1), groups, w.shape[2:], stride, dilation,
+                        (ph, 0, pw, 0), x.shape[2:], size=full_hw)
         dx = dw = db = None
         if nx:
             dx = _gemm_cols(cols, w).reshape(x.shape[:1] + x.shape[2:] + x.shape[1:2])
