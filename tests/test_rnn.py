@@ -1,5 +1,6 @@
 """Recurrent ops (deepwise.ops.rnn): float64 gradient checks of every cell and whole-sequence op
-(both directions, with per-sequence lengths), PyTorch parity, and the padding guarantees."""
+(both directions, with per-sequence lengths), PyTorch parity, and the padding guarantees; the
+sequence tests run through both paths (``kernel_path``: NumPy and deepwise.kernels.rnn)."""
 
 import numpy as np
 import pytest
@@ -110,7 +111,7 @@ def torch_ref(name, x, h0, c0, ws, lengths=None, reverse=False):
 @pytest.mark.parametrize("name", ["lstm", "gru", "rnn_tanh", "rnn_relu"])
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("lengths", [None, (4, 1, 3)])
-def test_sequence_gradcheck_and_parity(name, reverse, lengths):
+def test_sequence_gradcheck_and_parity(name, reverse, lengths, kernel_path):
     t, b, i, h = 4, 3, 3, 4
     gates = GATES[name]
     x = rand(b, t, i, seed=1).transpose(1, 0, 2)  # time-major view of batch-first storage
@@ -134,7 +135,7 @@ def test_sequence_gradcheck_and_parity(name, reverse, lengths):
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru", "rnn_tanh"])
-def test_sequence_no_bias_no_state_batch_one(name):
+def test_sequence_no_bias_no_state_batch_one(name, kernel_path):
     x = rand(5, 1, 2, seed=3)
     ws = weights(GATES[name], 2, 3, seed=9, bias=False)
 
@@ -148,7 +149,7 @@ def test_sequence_no_bias_no_state_batch_one(name):
 
 @pytest.mark.parametrize("name", ["lstm", "gru", "rnn_tanh", "rnn_relu"])
 @pytest.mark.parametrize("reverse", [False, True])
-def test_padded_steps_change_nothing(name, reverse):
+def test_padded_steps_change_nothing(name, reverse, kernel_path):
     """A padded batch with lengths gives, for each sequence, exactly what running it alone
     gives: the outputs (0 past the end), the final state, and every gradient."""
     t, i, h = 5, 3, 4
@@ -192,7 +193,7 @@ def test_padded_steps_change_nothing(name, reverse):
         np.testing.assert_allclose(g, g1, atol=1e-10)
 
 
-def test_zero_length_keeps_initial_state():
+def test_zero_length_keeps_initial_state(kernel_path):
     ws = [dw.tensor(w) for w in weights(4, 2, 3)]
     x, h0, c0 = dw.tensor(rand(4, 2, 2)), dw.tensor(rand(2, 3, seed=1)), dw.tensor(rand(2, 3))
     out, (h, c) = R.lstm(x, (h0, c0), *ws, lengths=[0, 4])
@@ -201,7 +202,7 @@ def test_zero_length_keeps_initial_state():
     np.testing.assert_array_equal(c.data[0], c0.data[0])
 
 
-def test_only_needed_gradients_are_computed():
+def test_only_needed_gradients_are_computed(kernel_path):
     """Frozen weights and a constant input get no gradient; the rest still do."""
     x = dw.tensor(rand(4, 2, 3))
     w = [dw.tensor(a) for a in weights(3, 3, 5)]
@@ -212,7 +213,7 @@ def test_only_needed_gradients_are_computed():
     gradcheck(lambda whh: R.gru(x, None, w[0], whh, w[2], w[3])[0], [w[1]])
 
 
-def test_float32_output_and_extreme_inputs_are_finite():
+def test_float32_output_and_extreme_inputs_are_finite(kernel_path):
     x = dw.tensor(np.random.default_rng(0).uniform(-300, 300, (6, 2, 3)).astype(np.float32))
     ws = [dw.tensor(a.astype(np.float32) * 30, requires_grad=True) for a in weights(4, 3, 4)]
     out, (h, c) = R.lstm(x, None, *ws)

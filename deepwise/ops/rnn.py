@@ -28,8 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernels
 from ..autograd import Function, ShapeError
 from ..backend import get_array_module, to_numpy
+from ..kernels import rnn as _kernels
 from ..tensor import Tensor, check_dtypes
 
 __all__ = [
@@ -93,13 +95,21 @@ def _bias(b_ih: Any, b_hh: Any) -> Any:
     return b_ih if b_hh is None else b_ih + b_hh
 
 
-def _project(x: np.ndarray, w: np.ndarray, b: Any, k: np.ndarray) -> np.ndarray:
-    """k * (x W^T + b) for all time steps in one GEMM: (T, B, I) -> (T, B, G*H), contiguous."""
+def _project(x: np.ndarray, w: np.ndarray, b: Any, k: np.ndarray | None) -> np.ndarray:
+    """k * (x W^T + b) for all time steps in one GEMM: (T, B, I) -> (T, B, G*H), contiguous
+    (``k`` None: no scaling)."""
     t, n, i = x.shape
-    out = x.reshape(t * n, i) @ (w * k[:, None]).T
+    out = x.reshape(t * n, i) @ (w if k is None else w * k[:, None]).T
     if b is not None:
-        out += b * k
+        out += b if k is None else b * k
     return out.reshape(t, n, w.shape[0])  # not -1: an empty batch (n = 0) has no size to infer
+
+
+def _w_hh_t(w_hh: np.ndarray, k: np.ndarray | None) -> np.ndarray:
+    """(k * W_hh)^T as a contiguous (H, G*H) array: the per-step GEMM h W_hh^T measured 215 us
+    with it against 296 us on the transposed view (B 32, H 256, float32)."""
+    xp = get_array_module(w_hh)
+    return xp.ascontiguousarray((w_hh if k is None else w_hh * k[:, None]).T)
 
 
 def _lengths(lengths: Any, t: int, b: int, op: str) -> tuple[np.ndarray | None, int]:
@@ -146,6 +156,14 @@ class _Sequence(Function):
         self.steps, self.shift, self.dir = _steps(t, reverse)
         self.init_slot = t if reverse else 0
         self.hs = xp.empty((t + 1, b, self.hidden), x.dtype)  # states, slot order (see _steps)
+
+    def _carry(self, t: int) -> np.ndarray:
+        """(B,) bool: the rows padded at step t (for the kernels; the NumPy path uses valid)."""
+        if t < self.first_masked:
+            if getattr(self, "_no_carry", None) is None:
+                self._no_carry = np.zeros(self.x.shape[1], bool)
+            return self._no_carry
+        return ~self.valid[t, :, 0]
 
     def _outputs(self) -> np.ndarray:
         t = self.x.shape[0]
@@ -393,7 +411,7 @@ class RNN(_Sequence):
         self.relu, self.has_bias = nonlinearity == "relu", (b_ih is not None, b_hh is not None)
         k = _scale(x, (1.0,) if self.relu else (-2.0,), self.hidden)
         a = _project(x, w_ih, _bias(b_ih, b_hh), k)
-        wh_t = (w_hh * k[:, None]).T
+        wh_t = _w_hh_t(w_hh, k)
         hs, shift, d = self.hs, self.shift, self.dir
         _init_state(hs, self.init_slot, h0)
         tmp = xp.empty(hs.shape[1:], x.dtype)
@@ -495,9 +513,12 @@ class LSTM(_Sequence):
         self._setup(x, w_ih, w_hh, lengths, reverse, "lstm")
         self.has_bias = (b_ih is not None, b_hh is not None)
         hn = self.hidden
+        self.fast = kernels.enabled(x, w_ih, w_hh)
+        if self.fast:
+            return self._forward_kernel(x, h0, c0, w_ih, w_hh, _bias(b_ih, b_hh))
         k = _scale(x, (-1.0, -1.0, -2.0, -1.0), hn)  # one exp gives all four gates
         gates = self.gates = _project(x, w_ih, _bias(b_ih, b_hh), k)  # becomes the activations
-        wh_t = (w_hh * k[:, None]).T
+        wh_t = _w_hh_t(w_hh, k)
         hs, shift, d = self.hs, self.shift, self.dir
         cs = self.cs = xp.empty_like(hs)
         tcs = self.tcs = xp.empty(x.shape[:2] + (hn,), x.dtype)  # tanh(c_t)
@@ -528,6 +549,40 @@ class LSTM(_Sequence):
                     xp.copyto(c, cs[t + shift - d], where=inv)
         return self._outputs(), self._final(hs), self._final(cs)
 
+    def _forward_kernel(self, x: np.ndarray, h0: Any, c0: Any, w_ih: np.ndarray,
+                        w_hh: np.ndarray, bias: Any) -> tuple:
+        """The same steps with the gate math of each in one compiled pass
+        (``kernels.rnn.lstm_forward_step``): per step one GEMM and one kernel call."""
+        gates = self.gates = _project(x, w_ih, bias, None)  # becomes the activations
+        wh_t = _w_hh_t(w_hh, None)
+        hs, shift, d = self.hs, self.shift, self.dir
+        cs = self.cs = np.empty_like(hs)
+        tcs = self.tcs = np.empty(x.shape[:2] + (self.hidden,), x.dtype)  # tanh(c_t)
+        _init_state(hs, self.init_slot, h0)
+        _init_state(cs, self.init_slot, c0)
+        tmp = np.empty(gates.shape[1:], x.dtype)
+        for t in self.steps:
+            np.matmul(hs[t + shift - d], wh_t, out=tmp)
+            _kernels.lstm_forward_step(gates[t], tmp, hs[t + shift - d], cs[t + shift - d],
+                                       hs[t + shift], cs[t + shift], tcs[t], self._carry(t))
+        return self._outputs(), self._final(hs), self._final(cs)
+
+    def _backward_kernel(self, g_out: np.ndarray, dh: np.ndarray, dc: np.ndarray) -> tuple:
+        """BPTT with ``kernels.rnn.lstm_backward_step``: per step one kernel call, one GEMM."""
+        shift, d = self.shift, self.dir
+        dgates = np.empty(self.gates.shape, dh.dtype)
+        tmp = np.empty_like(dh)
+        for t in reversed(self.steps):
+            carry = self._carry(t)
+            _kernels.lstm_backward_step(self.gates[t], self.cs[t + shift - d], self.tcs[t],
+                                        g_out[t], dh, dc, dgates[t], carry)
+            if t >= self.first_masked:  # dh holds the padded rows' carried gradient
+                np.matmul(dgates[t], self.w_hh, out=tmp)
+                dh += tmp
+            else:
+                np.matmul(dgates[t], self.w_hh, out=dh)
+        return dgates
+
     def backward(self, g_out: np.ndarray, g_hn: np.ndarray, g_cn: np.ndarray) -> tuple:
         xp = get_array_module(g_out)
         hs, cs, tcs, gates, w_hh = self.hs, self.cs, self.tcs, self.gates, self.w_hh
@@ -535,6 +590,11 @@ class LSTM(_Sequence):
         g_out = self._dout(g_out)
         dh = xp.array(g_hn, dtype=hs.dtype)
         dc = xp.array(g_cn, dtype=hs.dtype)
+        if self.fast:
+            dgates = self._backward_kernel(g_out, dh, dc)
+            dx, dwi, dwh, dbi, dbh = self._weight_grads(dgates, dgates, self.has_bias)
+            need = self.needs_input_grad
+            return (dx, dh if need[1] else None, dc if need[2] else None, dwi, dwh, dbi, dbh)
         dgates = xp.empty(gates.shape, hs.dtype)
         deriv = xp.empty(gates.shape[1:], hs.dtype)
         tmp = xp.empty(hs.shape[1:], hs.dtype)
@@ -615,13 +675,18 @@ class GRU(_Sequence):
         self._setup(x, w_ih, w_hh, lengths, reverse, "gru")
         self.has_bias = (b_ih is not None, b_hh is not None)
         hn = self.hidden
-        k = _scale(x, (-1.0, -1.0, -2.0), hn)
         bias, bhn = b_ih, None
         if b_hh is not None:  # b_hr, b_hz go into the projection; b_hn stays inside r * (...)
             bias = _bias(b_ih, xp.concatenate([b_hh[:2 * hn], xp.zeros(hn, b_hh.dtype)]))
-            bhn = b_hh[2 * hn:] * -2
+            bhn = b_hh[2 * hn:]
+        self.fast = kernels.enabled(x, w_ih, w_hh)
+        if self.fast:
+            return self._forward_kernel(x, h0, w_ih, w_hh, bias, bhn)
+        k = _scale(x, (-1.0, -1.0, -2.0), hn)
+        if bhn is not None:
+            bhn = bhn * -2
         ax = self.ax = _project(x, w_ih, bias, k)  # becomes r, z, n
-        wh_t = (w_hh * k[:, None]).T
+        wh_t = _w_hh_t(w_hh, k)
         hs, shift, d = self.hs, self.shift, self.dir
         ahn = self.ahn = xp.empty(x.shape[:2] + (hn,), x.dtype)  # -2 (h W_hn^T + b_hn)
         _init_state(hs, self.init_slot, h0)
@@ -653,12 +718,46 @@ class GRU(_Sequence):
                     xp.copyto(h, hp, where=~self.valid[t])
         return self._outputs(), self._final(hs)
 
+    def _forward_kernel(self, x: np.ndarray, h0: Any, w_ih: np.ndarray, w_hh: np.ndarray,
+                        bias: Any, bhn: Any) -> tuple:
+        """The same steps with the gate math of each in one compiled pass
+        (``kernels.rnn.gru_forward_step``); ``ahn`` holds h W_hn^T + b_hn unscaled here."""
+        hn = self.hidden
+        ax = self.ax = _project(x, w_ih, bias, None)  # becomes r, z, n
+        wh_t = _w_hh_t(w_hh, None)
+        bhn = np.zeros(hn, x.dtype) if bhn is None else np.ascontiguousarray(bhn)
+        hs, shift, d = self.hs, self.shift, self.dir
+        ahn = self.ahn = np.empty(x.shape[:2] + (hn,), x.dtype)
+        _init_state(hs, self.init_slot, h0)
+        tmp = np.empty((x.shape[1], 3 * hn), x.dtype)
+        for t in self.steps:
+            np.matmul(hs[t + shift - d], wh_t, out=tmp)
+            _kernels.gru_forward_step(ax[t], tmp, bhn, hs[t + shift - d], hs[t + shift], ahn[t],
+                                      self._carry(t))
+        return self._outputs(), self._final(hs)
+
+    def _backward_kernel(self, g_out: np.ndarray, dh: np.ndarray) -> tuple:
+        """BPTT with ``kernels.rnn.gru_backward_step``: per step one kernel call, one GEMM."""
+        shift, d = self.shift, self.dir
+        dgh, dgx = np.empty(self.ax.shape, dh.dtype), np.empty(self.ax.shape, dh.dtype)
+        tmp = np.empty_like(dh)
+        for t in reversed(self.steps):
+            _kernels.gru_backward_step(self.ax[t], self.ahn[t], self.hs[t + shift - d], g_out[t],
+                                       dh, dgx[t], dgh[t], self._carry(t))
+            np.matmul(dgh[t], self.w_hh, out=tmp)
+            dh += tmp  # dh held the part that bypasses W_hh: dh' z (or dh' on padded rows)
+        return dgx, dgh
+
     def backward(self, g_out: np.ndarray, g_hn: np.ndarray) -> tuple:
         xp = get_array_module(g_out)
         hs, ax, ahn, w_hh = self.hs, self.ax, self.ahn, self.w_hh
         shift, d, hn = self.shift, self.dir, self.hidden
         g_out = self._dout(g_out)
         dh = xp.array(g_hn, dtype=hs.dtype)
+        if self.fast:
+            dgx, dgh = self._backward_kernel(g_out, dh)
+            dx, dwi, dwh, dbi, dbh = self._weight_grads(dgx, dgh, self.has_bias)
+            return dx, (dh if self.needs_input_grad[1] else None), dwi, dwh, dbi, dbh
         dgh = xp.empty(ax.shape, hs.dtype)  # d(ah): r, z, n * r
         dgx = xp.empty(ax.shape, hs.dtype)  # d(ax): r, z, n (r, z copied after the loop)
         t1 = xp.empty(hs.shape[1:], hs.dtype)
