@@ -23,6 +23,7 @@ dL/dweight = sum(g * xhat), dL/dbias = sum(g) over every axis but the feature ax
 # ruff: noqa: A002 - `input` is the argument name PyTorch uses
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -80,17 +81,36 @@ def _channel_rows(a: Any) -> Any:
     return last.reshape(-1, a.shape[1]) if last.flags.c_contiguous else None
 
 
+def _wide(rows: Any) -> tuple:
+    """(M, C) rows as the (M / k, k * C) view of the same memory, k the largest divisor of M with
+    k * C <= 2048: NumPy's loops over a (C,) vector broadcast along short rows of C values pay
+    their per-row overhead k times less (x * s + t on conv1's (100352, 32): 12 -> 7 ms)."""
+    m, c = rows.shape
+    k = _wide_factor(m, c)
+    return rows.reshape(m // k, k * c), k
+
+
+@functools.lru_cache(maxsize=256)
+def _wide_factor(m: int, c: int) -> int:
+    return max(d for d in range(1, max(2048 // c, 1) + 1) if m % d == 0)
+
+
 def _channel_sum(a: Any, rows: Any) -> Any:
-    """Sum of (N, C, *) ``a`` over every axis but 1: (C,). ``rows``: its (M, C) view or None."""
+    """Sum of (N, C, *) ``a`` over every axis but 1: (C,). ``rows``: its (M, C) view or None;
+    with rows, one GEMV (ones @ the wide rows), then the k partial sums per channel."""
+    if rows is None:
+        return a.sum(axis=_not_c(a))
     xp = get_array_module(a)
-    return xp.einsum("mc->c", rows) if rows is not None else a.sum(axis=_not_c(a))
+    wide, k = _wide(rows)
+    return (xp.ones(wide.shape[0], a.dtype) @ wide).reshape(k, -1).sum(axis=0)
 
 
 def _channel_dot(a: Any, b: Any, ra: Any, rb: Any) -> Any:
     """Sum of a * b over every axis but 1, without the product array: (C,)."""
     xp = get_array_module(a, b)
     if ra is not None and rb is not None:
-        return xp.einsum("mc,mc->c", ra, rb)
+        (wa, k), (wb, _) = _wide(ra), _wide(rb)
+        return xp.einsum("mc,mc->c", wa, wb).reshape(k, -1).sum(axis=0)
     s = "nc" + "hwdlk"[:a.ndim - 2]
     return xp.einsum(f"{s},{s}->c", a, b)
 
@@ -99,19 +119,32 @@ def _not_c(a: Any) -> tuple:
     return (0,) + tuple(range(2, a.ndim))
 
 
-def _affine_c(a: Any, rows: Any, scale: Any, shift: Any = None) -> Any:
-    """a * scale_c (+ shift_c) for per-channel (C,) vectors, one pass each over a's memory
-    order (its (M, C) rows when it has them); the result has a's shape and layout."""
-    if rows is None:
+def _affine_c(a: Any, rows: Any, scale: Any, shift: Any = None, a2: Any = None,
+              rows2: Any = None, scale2: Any = None) -> Any:
+    """a * scale_c (+ shift_c) (+ a2 * scale2_c) for per-channel (C,) vectors, one pass each over
+    a's memory order (its wide (M / k, k * C) rows when a, and a2 if given, have (M, C) rows); the
+    result has a's shape and layout."""
+    if rows is None or (a2 is not None and rows2 is None):
         out = a * _per_channel(scale, a.ndim)
         if shift is not None:
             out += _per_channel(shift, a.ndim)
+        if a2 is not None:
+            out += a2 * _per_channel(scale2, a.ndim)
         return out
-    out = rows * scale
+    xp = get_array_module(a)
+    wide, k = _wide(rows)
+    out = wide * xp.tile(scale, k)
     if shift is not None:
-        out += shift
+        out += xp.tile(shift, k)
+    if a2 is not None:
+        out += _wide(rows2)[0] * xp.tile(scale2, k)
+    return _unrows(out, a)
+
+
+def _unrows(out: Any, a: Any) -> Any:
+    """An (M, C)-ordered result (any 2-d shape of that memory) as an array shaped like a."""
     if a.ndim == 2:
-        return out
+        return out.reshape(a.shape)
     nhwc = (a.shape[0],) + a.shape[2:] + (a.shape[1],)
     return out.reshape(nhwc).transpose((0, a.ndim - 1) + tuple(range(1, a.ndim - 1)))
 
@@ -188,8 +221,7 @@ class BatchNorm(Function):
             a = invstd * w if w is not None else invstd
             if self.training:
                 bx = -a * invstd * dw / m
-                dx = _affine_c(g, rg, a, -a * sg / m - bx * mean)
-                dx += x * _per_channel(bx, x.ndim)
+                dx = _affine_c(g, rg, a, -a * sg / m - bx * mean, x, rx, bx)
             else:
                 dx = _affine_c(g, rg, a)
         return dx, dw if nw else None, sg if nb else None
@@ -268,10 +300,7 @@ def _view_like(g: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def _from_view(out: np.ndarray, x: np.ndarray) -> np.ndarray:
     """A kernel's output in x's view layout (rows or planes) as an array shaped like x."""
-    if out.ndim == 3 or x.ndim == 2:
-        return out.reshape(x.shape)
-    nhwc = (x.shape[0],) + x.shape[2:] + (x.shape[1],)
-    return out.reshape(nhwc).transpose((0, x.ndim - 1) + tuple(range(1, x.ndim - 1)))
+    return out.reshape(x.shape) if out.ndim == 3 else _unrows(out, x)
 
 
 def _update_running(running: tuple, mean: Any, var: Any, m: int, momentum: float) -> None:
