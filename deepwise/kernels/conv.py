@@ -36,21 +36,37 @@ def _im2col(x, cols, ho, wo, kh, kw, sh, sw, dh, dw, pt, pl):  # pragma: no cove
         col = cols[g]  # (M, K), one row per output pixel
         for n in range(n_img):
             for oh in range(ho):
-                for ow in range(wo):
-                    row = col[(n * ho + oh) * wo + ow]
+                m0 = (n * ho + oh) * wo
+                if cg < 4:  # a few channels: down a column of cols, along a row of x
+                    for i in range(kh):
+                        h = oh * sh + i * dh - pt
+                        h_ok = h >= 0 and h < h_in
+                        for j in range(kw):
+                            k0 = (i * kw + j) * cg
+                            for ow in range(wo):
+                                w = ow * sw + j * dw - pl
+                                if h_ok and w >= 0 and w < w_in:
+                                    for c in range(cg):
+                                        col[m0 + ow, k0 + c] = x[n, h, w, c0 + c]
+                                else:
+                                    for c in range(cg):
+                                        col[m0 + ow, k0 + c] = 0
+                    continue
+                for ow in range(wo):  # else row by row, a run of cg channels at a time
+                    row = col[m0 + ow]
                     for i in range(kh):
                         h = oh * sh + i * dh - pt
                         for j in range(kw):
                             w = ow * sw + j * dw - pl
                             k0 = (i * kw + j) * cg
                             dst = row[k0:k0 + cg]  # slices: 0-based loops vectorise
-                            if h < 0 or h >= h_in or w < 0 or w >= w_in:
-                                for c in range(cg):
-                                    dst[c] = 0
-                            else:
+                            if h >= 0 and h < h_in and w >= 0 and w < w_in:
                                 src = x[n, h, w, c0:c0 + cg]
                                 for c in range(cg):
                                     dst[c] = src[c]
+                            else:
+                                for c in range(cg):
+                                    dst[c] = 0
 
 
 def im2col(x: np.ndarray, groups: int, ksize: tuple, stride: tuple, dil: tuple, pads: tuple,
