@@ -57,6 +57,49 @@ def _forward(x, out, arg, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no cover -
 
 
 @jit
+def _forward_planes(x, out, arg, kh, kw, sh, sw, ph, pw, dh, dw, ninf):  # pragma: no cover
+    nb, h_in, w_in = x.shape
+    _, ho, wo = out.shape
+    for b in range(nb):
+        for oh in range(ho):
+            h0 = oh * sh - ph
+            for ow in range(wo):
+                w0 = ow * sw - pw
+                m = ninf  # -inf in x's dtype (a float64 -inf made the loop 1.6x slower)
+                a = -1
+                for i in range(kh):
+                    h = h0 + i * dh
+                    if h < 0 or h >= h_in:
+                        continue
+                    for j in range(kw):
+                        w = w0 + j * dw
+                        if w < 0 or w >= w_in:
+                            continue
+                        v = x[b, h, w]
+                        if a < 0:
+                            m = v
+                            a = i * kw + j
+                        elif v > m or v != v:
+                            m = v
+                            a = i * kw + j
+                out[b, oh, ow] = m
+                arg[b, oh, ow] = a
+
+
+@jit
+def _backward_planes(g, arg, dx, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no cover - compiled
+    nb, ho, wo = g.shape
+    for b in range(nb):
+        for oh in range(ho):
+            h0 = oh * sh - ph
+            for ow in range(wo):
+                o = arg[b, oh, ow]
+                if o >= 0:
+                    i = o // kw
+                    dx[b, h0 + i * dh, ow * sw - pw + (o - i * kw) * dw] += g[b, oh, ow]
+
+
+@jit
 def _backward_add(g, arg, dx, kw, sh, sw, ph, pw, dh, dw):  # pragma: no cover - compiled
     nb, ho, wo, nc = g.shape
     for b in range(nb):
@@ -95,22 +138,32 @@ def max_pool_forward(x: np.ndarray, k: tuple, s: tuple, p: tuple, d: tuple,
     shape = (x.shape[0],) + tuple(out_hw) + (x.shape[3],)
     out = np.empty(shape, x.dtype)
     arg = np.empty(shape, np.int8 if k[0] * k[1] <= 127 else np.int32)
-    _forward(x, out, arg, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1])
+    if x.shape[3] == 1:  # NCHW planes: each window's max in registers
+        _forward_planes(x[..., 0], out[..., 0], arg[..., 0], k[0], k[1], s[0], s[1], p[0], p[1],
+                        d[0], d[1], x.dtype.type(-np.inf))
+    else:  # channels innermost: each window offset compares C neighbours in a row
+        _forward(x, out, arg, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1])
     return out, arg
 
 
 def max_pool_backward(g: np.ndarray, arg: np.ndarray, in_hw: tuple, k: tuple, s: tuple,
                       p: tuple, d: tuple) -> np.ndarray:
-    """dx (B, H, W, C): each g[b, oh, ow, c] added at its window's max. Windows that tile the
-    input exactly (stride == kernel, no padding or dilation) write every element once (g at the
-    max, 0 elsewhere) into an uninitialised array; others accumulate into zeros (overlaps add)."""
+    """dx (B, H, W, C): each g[b, oh, ow, c] added at its window's max. With channels (C > 1),
+    windows that tile the input exactly (stride == kernel, no padding or dilation) write every
+    element once (g at the max, 0 elsewhere) into an uninitialised array; otherwise g is added
+    into zeros (overlapping windows accumulate)."""
     g = np.ascontiguousarray(g)  # e.g. a view into conv's padded gradient buffer
     nb, ho, wo, nc = g.shape
-    shape = (nb,) + tuple(in_hw) + (nc,)
-    if s == k and p == (0, 0) and d == (1, 1) and (ho * k[0], wo * k[1]) == tuple(in_hw):
+    in_hw = tuple(in_hw)
+    shape = (nb,) + in_hw + (nc,)
+    if nc > 1 and s == k and p == (0, 0) and d == (1, 1) and (ho * k[0], wo * k[1]) == in_hw:
         dx = np.empty(shape, g.dtype)
         _backward_tiles(g, arg, dx, k[0], k[1])
         return dx
     dx = np.zeros(shape, g.dtype)
+    if nc == 1:
+        _backward_planes(g[..., 0], arg[..., 0], dx[..., 0], k[0], k[1], s[0], s[1], p[0], p[1],
+                         d[0], d[1])
+        return dx
     _backward_add(g, arg, dx, k[1], s[0], s[1], p[0], p[1], d[0], d[1])
     return dx
