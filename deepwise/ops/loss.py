@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernels
 from ..autograd import Function, ShapeError
 from ..backend import get_array_module
+from ..kernels import loss as _kloss
 from ..tensor import Tensor
 from .activation import _log1p, _sigmoid
 from .arith import cast
@@ -143,26 +145,32 @@ class CrossEntropy(Function):
                 target_grad: bool = False) -> np.ndarray:
         self.reduction, self.eps = reduction, label_smoothing
         self.wb = None if weight is None else _class_axis_view(weight, x.ndim)
-        z = x - x.max(axis=1, keepdims=True)  # log-softmax shifted so exp cannot overflow
         if target.dtype.kind == "f":
+            z = x - x.max(axis=1, keepdims=True)  # log-softmax shifted so exp cannot overflow
             loss = self._forward_probs(z, target, target_grad)
         else:
-            loss = self._forward_classes(z, target, weight, ignore_index)
+            loss = self._forward_classes(x, target, weight, ignore_index)
         return _reduce(loss, reduction, self.denom)
 
-    def _forward_classes(self, z: np.ndarray, target: np.ndarray, weight: np.ndarray | None,
+    def _forward_classes(self, x: np.ndarray, target: np.ndarray, weight: np.ndarray | None,
                          ignore_index: int) -> np.ndarray:
-        xp = get_array_module(z, target, weight, ignore_index)
-        n_classes, eps = z.shape[1], self.eps
+        xp = get_array_module(x, target, weight, ignore_index)
+        n_classes, eps = x.shape[1], self.eps
         tgt, wy, valid = _class_targets("cross_entropy", target, n_classes, weight,
-                                        ignore_index, z.dtype)
+                                        ignore_index, x.dtype)
         self.soft, self.tgt, self.wy, self.valid = False, tgt[:, None], wy, valid
-        zy = xp.take_along_axis(z, self.tgt, axis=1)[:, 0]
-        if eps:
-            zs = (z if self.wb is None else z * self.wb).sum(axis=1)
-            self.wsum = n_classes if weight is None else weight.sum()
-        self.e = xp.exp(z, out=z)
-        self.s = z.sum(axis=1)
+        if x.ndim == 2 and not eps and kernels.enabled(x, tgt):
+            # fast path (kernels.loss.softmax_parts): the same e, s and z_y as the lines below,
+            # one pass over each row instead of max, subtract, take, exp and sum
+            self.e, self.s, zy = _kloss.softmax_parts(x, tgt)
+        else:
+            z = x - x.max(axis=1, keepdims=True)  # log-softmax shifted so exp cannot overflow
+            zy = xp.take_along_axis(z, self.tgt, axis=1)[:, 0]
+            if eps:
+                zs = (z if self.wb is None else z * self.wb).sum(axis=1)
+                self.wsum = n_classes if weight is None else weight.sum()
+            self.e = xp.exp(z, out=z)
+            self.s = z.sum(axis=1)
         lse = xp.log(self.s)
         loss = lse - zy  # -log p_y
         loss *= wy
@@ -214,9 +222,14 @@ class CrossEntropy(Function):
             asum = ay + rest * self.wsum
         else:
             asum = ay
-        gx = self.e * (asum / self.s)[:, None]
         idx = self.tgt
-        xp.put_along_axis(gx, idx, xp.take_along_axis(gx, idx, axis=1) - ay[:, None], axis=1)
+        if self.e.ndim == 2 and kernels.enabled(self.e, asum, ay) and \
+                asum.dtype == ay.dtype == self.e.dtype:
+            # fast path (kernels.loss.softmax_grad): the two lines below in one pass per row
+            gx = _kloss.softmax_grad(self.e, self.s, asum, idx[:, 0], ay)
+        else:
+            gx = self.e * (asum / self.s)[:, None]
+            xp.put_along_axis(gx, idx, xp.take_along_axis(gx, idx, axis=1) - ay[:, None], axis=1)
         if eps:
             gx -= rest[:, None] if self.wb is None else rest[:, None] * self.wb
         return gx, None
