@@ -11,10 +11,14 @@ How the sequence ops (:func:`lstm`, :func:`gru`, :func:`rnn_tanh`, :func:`rnn_re
 * the weights are pre-scaled (by -1 for a sigmoid gate, -2 for a tanh) so that one ``np.exp``
   over all gates gives every activation: ``sigmoid(a) = 1 / (1 + e^-a)`` and
   ``tanh(a) = 2 / (1 + e^-2a) - 1``. ``np.exp`` on float32 measured 2x faster than ``np.tanh``
-  here, and it saves the separate sigmoid/tanh passes;
+  (on an earlier machine), and it saves the separate sigmoid/tanh passes;
 * backward through time in the same Function: per step the gate derivatives and one GEMM for
   ``dh``; the per-step gate gradients are stacked so each weight gradient is ONE GEMM after the
-  loop, and the input gradient another.
+  loop, and the input gradient another;
+* with numba (:mod:`deepwise.kernels`), :class:`LSTM` and :class:`GRU` do each step's gate math
+  forward and backward in one compiled pass (:mod:`deepwise.kernels.rnn`, unscaled weights)
+  instead of the ~12-20 NumPy calls: per step one GEMM and one kernel call. At hidden 256,
+  batch 32 the step GEMMs are then ~3/4 of the layer's time.
 
 Per-sequence ``lengths`` (a batch of padded sequences): at step ``t >= length[b]`` the state of
 sequence ``b`` is carried unchanged (``h_t = h_{t-1}``) and its output is 0, so padded steps change
@@ -153,17 +157,15 @@ class _Sequence(Function):
         self.hidden = w_hh.shape[1]
         valid, self.first_masked = _lengths(lengths, t, b, op)
         self.valid = None if valid is None else xp.asarray(valid)
+        self.carry = None if valid is None else ~valid[:, :, 0]  # (T, B), for the kernels
+        self.no_carry = np.zeros(b, bool)
         self.steps, self.shift, self.dir = _steps(t, reverse)
         self.init_slot = t if reverse else 0
         self.hs = xp.empty((t + 1, b, self.hidden), x.dtype)  # states, slot order (see _steps)
 
     def _carry(self, t: int) -> np.ndarray:
         """(B,) bool: the rows padded at step t (for the kernels; the NumPy path uses valid)."""
-        if t < self.first_masked:
-            if getattr(self, "_no_carry", None) is None:
-                self._no_carry = np.zeros(self.x.shape[1], bool)
-            return self._no_carry
-        return ~self.valid[t, :, 0]
+        return self.no_carry if t < self.first_masked else self.carry[t]
 
     def _outputs(self) -> np.ndarray:
         t = self.x.shape[0]
