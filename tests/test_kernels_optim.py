@@ -30,7 +30,7 @@ CASES = [
 
 def _run(name, kwargs, dtype, layout, numba, steps=12):
     rng = np.random.default_rng(0)
-    shapes = [(7, 5), (5,), (3, 4, 2)]
+    shapes = [(7, 5), (5,), (3, 4, 2), ()]
     params, grads = [], []
     for s in shapes:
         a = rng.standard_normal(s).astype(dtype)

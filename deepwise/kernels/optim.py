@@ -6,8 +6,8 @@ through memory and a Python call); the kernels here do the same arithmetic eleme
 one loop. Every scalar arrives already cast to the arrays' dtype and every operation is done in
 the same order as the NumPy rule, so the result is the same bit for bit (float32 and float64).
 
-The arrays are 1-D and contiguous (the optimizer passes ``a.reshape(-1)`` views of C-contiguous
-arrays; :func:`flat` says whether that view exists).
+The arrays are C-contiguous, of any shape (:func:`contiguous` says so; the optimizer keeps its
+NumPy path otherwise); the kernels walk them as 1-D.
 
 These kernels are compiled with numba's ``error_model="numpy"`` (see :func:`_jit`): a float
 division by zero gives inf/NaN as NumPy's does (numba's default raises ZeroDivisionError, e.g.
@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _numba, jit
 
-__all__ = ["flat", "as_dtype", "adam_step", "sgd_step"]
+__all__ = ["contiguous", "scalars", "adam_step", "sgd_step"]
 
 
 def _jit(fn):
@@ -31,23 +31,31 @@ def _jit(fn):
     return _numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
 
 
-def flat(*arrays: np.ndarray) -> list[np.ndarray] | None:
-    """1-D views of C-contiguous arrays (element i of each is the same position), or None when
-    one is not C-contiguous (the caller then takes its NumPy path)."""
-    out = []
+def contiguous(*arrays: np.ndarray) -> bool:
+    """True when every array is C-contiguous (then element i of each, in memory order, is the
+    same position, and the kernels can walk them as 1-D)."""
     for a in arrays:
         if not a.flags.c_contiguous:
-            return None
-        out.append(a.reshape(-1))
-    return out
+            return False
+    return True
+
+
+def scalars(dtype: np.dtype, *values: float) -> np.ndarray:
+    """The Python numbers as one array of ``dtype`` (what NumPy does to a Python float that meets
+    a float32 array), so the kernel computes in the arrays' precision."""
+    return np.array(values, dtype)
 
 
 @_jit
-def adam_step(p, g, m, v, vmax, decay, wd, one_minus_b1, b2, one_minus_b2, bias2_sqrt, eps,
-              neg_step_size, decoupled, l2, amsgrad, maximize):  # pragma: no cover - compiled
+def adam_step(p, g, m, v, vmax, sc, decoupled, l2, amsgrad, maximize):  # pragma: no cover
     """Adam/AdamW for one parameter, in place on p, m, v (and vmax if amsgrad), one pass:
     d = +-g (+ wd p); m += (d - m)(1 - b1); v = b2 v + (1 - b2) d d; v^ = max(vmax, v);
-    p += (-lr / (1 - b1^t)) m / (sqrt(v^) / sqrt(1 - b2^t) + eps)  (p *= decay first, if AdamW)."""
+    p += (-lr / (1 - b1^t)) m / (sqrt(v^) / sqrt(1 - b2^t) + eps)  (p *= 1 - lr wd first, if AdamW).
+    ``sc``: [1 - lr wd, wd, 1 - b1, b2, 1 - b2, sqrt(1 - b2^t), eps, -lr / (1 - b1^t)]."""
+    decay, wd, one_minus_b1, b2, one_minus_b2 = sc[0], sc[1], sc[2], sc[3], sc[4]
+    bias2_sqrt, eps, neg_step_size = sc[5], sc[6], sc[7]
+    p, g, m, v, vmax = (p.reshape(p.size), g.reshape(g.size), m.reshape(m.size),
+                        v.reshape(v.size), vmax.reshape(vmax.size))
     for i in range(p.size):
         pi = p[i]
         if decoupled:
@@ -72,11 +80,12 @@ def adam_step(p, g, m, v, vmax, decay, wd, one_minus_b1, b2, one_minus_b2, bias2
 
 
 @_jit
-def sgd_step(p, g, buf, wd, momentum, one_minus_dampening, neg_lr, first, use_momentum,
-             nesterov, l2, maximize):  # pragma: no cover - compiled
+def sgd_step(p, g, buf, sc, first, use_momentum, nesterov, l2, maximize):  # pragma: no cover
     """SGD for one parameter, in place on p (and the momentum buffer), one pass:
     d = +-g (+ wd p); b = d on the first step, else b = mu b + (1 - tau) d;
-    d = d + mu b (Nesterov) or b; p += -lr d."""
+    d = d + mu b (Nesterov) or b; p += -lr d.  ``sc``: [wd, mu, 1 - tau, -lr]."""
+    wd, momentum, one_minus_dampening, neg_lr = sc[0], sc[1], sc[2], sc[3]
+    p, g, buf = p.reshape(p.size), g.reshape(g.size), buf.reshape(buf.size)
     for i in range(p.size):
         pi = p[i]
         d = g[i]
@@ -95,10 +104,3 @@ def sgd_step(p, g, buf, wd, momentum, one_minus_dampening, neg_lr, first, use_mo
             else:
                 d = b
         p[i] = pi + d * neg_lr
-
-
-def as_dtype(dtype: np.dtype, *values: float) -> list:
-    """The Python numbers as scalars of ``dtype`` (what NumPy does to a Python float that meets
-    a float32 array), so the kernel computes in the arrays' precision."""
-    t = np.dtype(dtype).type
-    return [t(x) for x in values]

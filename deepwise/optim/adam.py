@@ -109,16 +109,17 @@ class Adam(Optimizer):
             return False
         if not g.flags.c_contiguous:
             g = np.ascontiguousarray(g)  # e.g. a transposed view: one copy, then one pass
-        arrays = _fused.flat(p, g, m, v, v if vmax is None else vmax)
-        if arrays is None:
+        if vmax is None:
+            vmax = v  # not read
+        if not _fused.contiguous(p, m, v, vmax):
             return False
         lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
         beta1, beta2 = group["betas"]
         decoupled = bool(group["decoupled_weight_decay"]) and wd != 0
-        scalars = _fused.as_dtype(p.dtype, 1 - lr * wd, wd, 1 - beta1, beta2, 1 - beta2,
-                                  (1 - beta2 ** t) ** 0.5, eps, -(lr / (1 - beta1 ** t)))
-        _fused.adam_step(*arrays, *scalars, decoupled, bool(wd != 0 and not decoupled),
-                         vmax is not None, bool(group["maximize"]))
+        sc = _fused.scalars(p.dtype, 1 - lr * wd, wd, 1 - beta1, beta2, 1 - beta2,
+                            (1 - beta2 ** t) ** 0.5, eps, -(lr / (1 - beta1 ** t)))
+        _fused.adam_step(p, g, m, v, vmax, sc, decoupled, bool(wd != 0 and not decoupled),
+                         vmax is not v, bool(group["maximize"]))
         return True
 
 

@@ -85,13 +85,14 @@ class SGD(Optimizer):
         buf = state.get("momentum_buffer")
         first = momentum != 0 and buf is None
         if first:
-            buf = state["momentum_buffer"] = np.empty_like(p, order="C")
-        arrays = _fused.flat(p, g, p if momentum == 0 else buf)
-        if arrays is None:
-            if first:
-                del state["momentum_buffer"]
+            buf = np.empty_like(p, order="C")
+        elif buf is None:
+            buf = p  # not read
+        if not _fused.contiguous(p, buf):
             return False
-        scalars = _fused.as_dtype(p.dtype, wd, momentum, 1 - group["dampening"], -group["lr"])
-        _fused.sgd_step(*arrays, *scalars, bool(first), momentum != 0, bool(group["nesterov"]),
-                        wd != 0, bool(group["maximize"]))
+        if first:
+            state["momentum_buffer"] = buf
+        sc = _fused.scalars(p.dtype, wd, momentum, 1 - group["dampening"], -group["lr"])
+        _fused.sgd_step(p, g, buf, sc, bool(first), bool(momentum != 0),
+                        bool(group["nesterov"]), bool(wd != 0), bool(group["maximize"]))
         return True
