@@ -1,9 +1,11 @@
 """Max-pool kernels: the max and its window offset in one pass, and the gradient routed back to it.
 
-Arrays are (B, H, W, C) with the channels innermost: a channels-last NCHW view is
-``x.transpose(0, 2, 3, 1)`` (memory order), a contiguous NCHW array is ``x.reshape(N*C, H, W, 1)``.
-The loops run in that order, so each window offset reads C neighbours in a row; a strided view
-is copied to C-contiguous first (numba's loops over it measured ~8x slower than the copy).
+Arrays are (N, H, W, C), channels innermost: ``x.transpose(0, 2, 3, 1)`` of an NCHW view of NHWC
+memory (conv2d's output). The loops run in memory order, so each window offset compares C
+neighbours in a row (vectorised); an array not C-contiguous in that order (a view into a padded
+buffer, NCHW memory) is copied first: numba's loops over strided views measured ~8x slower than
+the copy. Few channels make short rows: the op keeps its NumPy path for NCHW inputs of fewer than
+8 channels (a per-window loop over NCHW planes measured 3-5x slower than NumPy's passes).
 
 The offset of a window's maximum is ``o = i * kw + j`` for the kernel position (i, j), the FIRST
 row-major one that holds the max (PyTorch's argmax; a NaN wins, as in PyTorch). Positions of the
@@ -57,49 +59,6 @@ def _forward(x, out, arg, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no cover -
 
 
 @jit
-def _forward_planes(x, out, arg, kh, kw, sh, sw, ph, pw, dh, dw, ninf):  # pragma: no cover
-    nb, h_in, w_in = x.shape
-    _, ho, wo = out.shape
-    for b in range(nb):
-        for oh in range(ho):
-            h0 = oh * sh - ph
-            for ow in range(wo):
-                w0 = ow * sw - pw
-                m = ninf  # -inf in x's dtype (a float64 -inf made the loop 1.6x slower)
-                a = -1
-                for i in range(kh):
-                    h = h0 + i * dh
-                    if h < 0 or h >= h_in:
-                        continue
-                    for j in range(kw):
-                        w = w0 + j * dw
-                        if w < 0 or w >= w_in:
-                            continue
-                        v = x[b, h, w]
-                        if a < 0:
-                            m = v
-                            a = i * kw + j
-                        elif v > m or v != v:
-                            m = v
-                            a = i * kw + j
-                out[b, oh, ow] = m
-                arg[b, oh, ow] = a
-
-
-@jit
-def _backward_planes(g, arg, dx, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no cover - compiled
-    nb, ho, wo = g.shape
-    for b in range(nb):
-        for oh in range(ho):
-            h0 = oh * sh - ph
-            for ow in range(wo):
-                o = arg[b, oh, ow]
-                if o >= 0:
-                    i = o // kw
-                    dx[b, h0 + i * dh, ow * sw - pw + (o - i * kw) * dw] += g[b, oh, ow]
-
-
-@jit
 def _backward_add(g, arg, dx, kw, sh, sw, ph, pw, dh, dw):  # pragma: no cover - compiled
     nb, ho, wo, nc = g.shape
     for b in range(nb):
@@ -132,38 +91,30 @@ def _backward_tiles(g, arg, dx, kh, kw):  # pragma: no cover - compiled
 
 def max_pool_forward(x: np.ndarray, k: tuple, s: tuple, p: tuple, d: tuple,
                      out_hw: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """(out, arg) for x (B, H, W, C): out[b, oh, ow, c] = max of the window, arg its offset
-    i * kw + j (int8 for up to 127 offsets, else int32); both (B, Ho, Wo, C), C-contiguous."""
+    """(out, arg) for x (N, H, W, C): out[n, oh, ow, c] = max of the window, arg its offset
+    i * kw + j (int8 for up to 127 offsets, else int32); both (N, Ho, Wo, C), C-contiguous."""
     x = np.ascontiguousarray(x)
     shape = (x.shape[0],) + tuple(out_hw) + (x.shape[3],)
     out = np.empty(shape, x.dtype)
     arg = np.empty(shape, np.int8 if k[0] * k[1] <= 127 else np.int32)
-    if x.shape[3] == 1:  # NCHW planes: each window's max in registers
-        _forward_planes(x[..., 0], out[..., 0], arg[..., 0], k[0], k[1], s[0], s[1], p[0], p[1],
-                        d[0], d[1], x.dtype.type(-np.inf))
-    else:  # channels innermost: each window offset compares C neighbours in a row
-        _forward(x, out, arg, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1])
+    _forward(x, out, arg, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1])
     return out, arg
 
 
 def max_pool_backward(g: np.ndarray, arg: np.ndarray, in_hw: tuple, k: tuple, s: tuple,
                       p: tuple, d: tuple) -> np.ndarray:
-    """dx (B, H, W, C): each g[b, oh, ow, c] added at its window's max. With channels (C > 1),
-    windows that tile the input exactly (stride == kernel, no padding or dilation) write every
-    element once (g at the max, 0 elsewhere) into an uninitialised array; otherwise g is added
-    into zeros (overlapping windows accumulate)."""
+    """dx (N, H, W, C): each g[n, oh, ow, c] added at its window's max. Windows that tile the
+    input exactly (stride == kernel, no padding or dilation) write every element once (g at the
+    max, 0 elsewhere) into an uninitialised array; otherwise g is added into zeros (overlapping
+    windows accumulate)."""
     g = np.ascontiguousarray(g)  # e.g. a view into conv's padded gradient buffer
     nb, ho, wo, nc = g.shape
     in_hw = tuple(in_hw)
     shape = (nb,) + in_hw + (nc,)
-    if nc > 1 and s == k and p == (0, 0) and d == (1, 1) and (ho * k[0], wo * k[1]) == in_hw:
+    if s == k and p == (0, 0) and d == (1, 1) and (ho * k[0], wo * k[1]) == in_hw:
         dx = np.empty(shape, g.dtype)
         _backward_tiles(g, arg, dx, k[0], k[1])
         return dx
     dx = np.zeros(shape, g.dtype)
-    if nc == 1:
-        _backward_planes(g[..., 0], arg[..., 0], dx[..., 0], k[0], k[1], s[0], s[1], p[0], p[1],
-                         d[0], d[1])
-        return dx
     _backward_add(g, arg, dx, k[1], s[0], s[1], p[0], p[1], d[0], d[1])
     return dx

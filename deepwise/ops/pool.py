@@ -22,9 +22,10 @@ Measured (batch 128, 2x2 max pool on 32x28x28, channels-last memory, noisy +-20%
 3-4 ms with offset masks vs 20 ms with a one-hot (..., 4) array (the mask kernels alone; the
 whole op through autograd: forward 1.3 ms, backward 8.9 ms; PyTorch 9.9 ms and 1.7 ms).
 
-Fast path (deepwise.kernels.pool, when numba is installed): max pooling in one pass over the
-input in memory order, saving the int8 offset of each window's first max instead of the input;
-the backward writes (overlapping windows: adds) g at that offset in one pass. The reference net
+Fast path (deepwise.kernels.pool, when numba is installed; inputs in NHWC memory, or NCHW with
+at least 8 channels): max pooling in one pass over the input in NHWC memory order, saving the
+int8 offset of each window's first max instead of the input; the backward writes (overlapping
+windows: adds) g at that offset in one pass. The reference net
 at batch 128, 2 threads: forward 7.3 -> 4.2 ms, backward 27 -> 5.1 ms (both pools).
 
 Shapes: input (N, C, H, W) or (C, H, W) (1-d: (N, C, L) or (C, L)) -> (N, C, Ho, Wo) with
@@ -77,17 +78,6 @@ def _alloc(xp: Any, shape: tuple, dtype: Any, channels_last: bool, fill: float) 
         n, c, h, w = shape
         return xp.full((n, h, w, c), fill, dtype).transpose(0, 3, 1, 2)
     return xp.full(shape, fill, dtype)
-
-
-def _to_bhwc(x: np.ndarray, channels_last: bool) -> np.ndarray:
-    """(N, C, H, W) as the (B, H, W, C) array deepwise.kernels.pool loops over in memory order:
-    the view (N, H, W, C) of channels-last memory, else (N*C, H, W, 1)."""
-    return x.transpose(0, 2, 3, 1) if channels_last else x.reshape((-1,) + x.shape[2:] + (1,))
-
-
-def _from_bhwc(a: np.ndarray, c: int, channels_last: bool) -> np.ndarray:
-    """The (N, C, H, W) view of a kernel's (B, H, W, C) result (the inverse of _to_bhwc)."""
-    return a.transpose(0, 3, 1, 2) if channels_last else a.reshape((-1, c) + a.shape[1:3])
 
 
 def _offsets(xpad: np.ndarray, k: tuple, s: tuple, d: tuple, out_hw: tuple) -> list:
@@ -174,7 +164,7 @@ class MaxPool2d(Function):
         self.shape, x = x.shape, x.reshape(shapes[0])
         self.cl, self.nc, self.hw = _channels_last(x), x.shape[:2], x.shape[2:]
         self.geom = (k, s, p, d, out_hw)
-        if kernels.enabled(x):
+        if kernels.enabled(x) and (self.cl or x.shape[1] >= 8):
             return self._forward_kernel(x, shapes, return_indices)
         xpad = _pad(x, k, s, p, d, out_hw, -np.inf)
         self.xpad, self.arg4 = xpad, None
@@ -211,14 +201,15 @@ class MaxPool2d(Function):
 
     def _forward_kernel(self, x: np.ndarray, shapes: tuple, return_indices: bool) -> Any:
         """Fast path (deepwise.kernels.pool): the max of each window and the offset of its first
-        max in one pass over x in memory order; saves the offsets (int8), not the input."""
+        max in one pass over x in NHWC memory order (NCHW memory is transposed first); saves the
+        offsets (int8), not the input. The output is an NCHW view of NHWC memory."""
         k, s, p, d, out_hw = self.geom
-        out4, self.arg4 = kpool.max_pool_forward(_to_bhwc(x, self.cl), k, s, p, d, out_hw)
+        out4, self.arg4 = kpool.max_pool_forward(x.transpose(0, 2, 3, 1), k, s, p, d, out_hw)
         self.out_shape = shapes[1]
-        out = _from_bhwc(out4, x.shape[1], self.cl).reshape(shapes[1])
+        out = out4.transpose(0, 3, 1, 2).reshape(shapes[1])
         if not return_indices:
             return out
-        return out, self._indices(_from_bhwc(self.arg4, x.shape[1], self.cl))
+        return out, self._indices(self.arg4.transpose(0, 3, 1, 2))
 
     def _first_max(self, views: list) -> Any:
         """Per offset: (its view, mask of the windows whose FIRST max sits at that offset)."""
@@ -237,9 +228,9 @@ class MaxPool2d(Function):
     def backward(self, g: np.ndarray, *_: Any) -> np.ndarray:
         k, s, p, d, out_hw = self.geom
         if self.arg4 is not None:  # fast path: g written (or added) at each saved offset
-            g = _same_layout(g.reshape(self.nc[:2] + out_hw), self.cl)
-            dx4 = kpool.max_pool_backward(_to_bhwc(g, self.cl), self.arg4, self.hw, k, s, p, d)
-            return _from_bhwc(dx4, self.nc[1], self.cl).reshape(self.shape)
+            g = _same_layout(g.reshape(self.nc + out_hw), True).transpose(0, 2, 3, 1)
+            dx4 = kpool.max_pool_backward(g, self.arg4, self.hw, k, s, p, d)
+            return dx4.transpose(0, 3, 1, 2).reshape(self.shape)
         g = _same_layout(g.reshape(self.out.shape), _channels_last(self.out))
         xp = get_array_module(g)
         overlap = s[0] < d[0] * (k[0] - 1) + 1 or s[1] < d[1] * (k[1] - 1) + 1
