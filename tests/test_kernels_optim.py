@@ -106,3 +106,26 @@ def test_fused_division_by_zero_gives_nan_like_numpy():
         out.append(p.data.copy())
     np.testing.assert_array_equal(out[0], out[1])
     assert np.isnan(out[1][0]) and abs(out[1][1] - 0.9) < 1e-6  # 1 - lr * m^ / sqrt(v^)
+
+
+def test_a_float32_training_step_stays_float32(kernel_path):
+    """Linear, ReLU, cross-entropy and Adam: every parameter, gradient and optimizer state of a
+    float32 model stays float32 on both paths (no silent float64 work)."""
+    import deepwise.nn.functional as F
+    from deepwise import nn
+    model = nn.Sequential(nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 5))
+    opt = optim.Adam(model.parameters(), lr=1e-2, amsgrad=True)
+    x = dw.tensor(np.random.default_rng(0).random((16, 12), dtype=np.float32))
+    y = dw.tensor(np.arange(16) % 5)
+    for _ in range(2):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        assert loss.dtype == np.float32
+        loss.backward()
+        opt.step()
+    for p in model.parameters():
+        assert p.dtype == np.float32 and p.grad.dtype == np.float32
+        assert all(v.dtype == np.float32 for v in opt.state[p].values()
+                   if isinstance(v, np.ndarray))
+    with pytest.raises(TypeError, match="input is float64 but weight is float32"):
+        model(dw.tensor(np.zeros((2, 12))))  # float64 input: PyTorch's error, not float64 work
