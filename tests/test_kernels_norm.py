@@ -1,7 +1,8 @@
 """batch_norm through both paths (``kernel_path``: NumPy, and deepwise.kernels.norm), in every
 memory layout it meets: conv2d's NCHW-shaped views of NHWC memory, contiguous NCHW, (N, C) and
 (N, C, L). PyTorch parity of the output, the running statistics and every gradient, training and
-eval, affine or not, track_running_stats False; float64 gradient checks; the two paths agree."""
+eval, affine or not, track_running_stats False; float64 gradient checks; the two paths agree.
+layer_norm the same way (its compiled path takes C-contiguous inputs)."""
 
 import numpy as np
 import pytest
@@ -181,3 +182,84 @@ def test_batch_norm_float32_large_mean_both_paths(kernel_path, layout):
         outs.append((y.data, x.grad.data, wt.grad.data))
     for got, want in zip(outs[0], outs[1]):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+# ---- layer_norm ------------------------------------------------------------------------------
+
+
+@needs_torch
+@pytest.mark.parametrize("shape,ns", [((4, 7, 16), (16,)), ((3, 5, 4, 6), (4, 6)), ((2, 9), 9)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm_module_follows_torch(kernel_path, shape, ns, affine):
+    """nn.LayerNorm against PyTorch's: output and the gradients of x, weight and bias, with an
+    upstream gradient that is not C-contiguous (the kernel path copies it)."""
+    m = nn.LayerNorm(ns, elementwise_affine=affine)
+    tm = torch.nn.LayerNorm(ns, elementwise_affine=affine)
+    if affine:
+        wshape = tuple(m.weight.shape)
+        m.weight.data[...] = rand(*wshape, seed=5, low=0.5, high=1.5)
+        m.bias.data[...] = rand(*wshape, seed=6)
+        with torch.no_grad():
+            tm.weight.copy_(torch.tensor(m.weight.data))
+            tm.bias.copy_(torch.tensor(m.bias.data))
+    xa = (rand(*shape) * 3 + 1).astype(np.float32)
+    x = dw.tensor(xa, requires_grad=True)
+    tx = torch.tensor(xa, requires_grad=True)
+    y, ty = m(x), tm(tx)
+    assert y.grad_fn.fast == (kernel_path == "numba")
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-5, atol=1e-5)
+    ga = np.asfortranarray(rand(*shape, seed=2).astype(np.float32))
+    y.backward(dw.tensor(ga))
+    ty.backward(torch.tensor(np.ascontiguousarray(ga)))
+    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+    if affine:
+        for p, tp in ((m.weight, tm.weight), (m.bias, tm.bias)):
+            np.testing.assert_allclose(p.grad.data, tp.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape,ns", [((3, 4, 5), (5,)), ((2, 3, 4), (3, 4)), ((1, 6), 6)])
+def test_layer_norm_gradcheck(kernel_path, shape, ns):
+    wshape = (ns,) if isinstance(ns, int) else ns
+    x = dw.tensor(rand(*shape) * 3, requires_grad=True)
+    w = dw.tensor(rand(*wshape, seed=1), requires_grad=True)
+    b = dw.tensor(rand(*wshape, seed=2), requires_grad=True)
+    dw.autograd.gradcheck(lambda x, w, b: dw.layer_norm(x, ns, w, b), [x, w, b], eps=1e-6,
+                          atol=1e-5, rtol=1e-3)
+
+
+@pytest.mark.skipif(not kernels.available(), reason="numba not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm_kernel_matches_numpy_path(dtype, affine):
+    """The compiled path and the NumPy reference agree: output and every gradient, x's dtype."""
+    xa = (rand(5, 6, 32) * 2 - 0.5).astype(dtype)
+    ga = rand(5, 6, 32, seed=7).astype(dtype)
+    w, b = rand(32, seed=1).astype(dtype), rand(32, seed=2).astype(dtype)
+    results = []
+    for on in (False, True):
+        x = dw.tensor(xa, requires_grad=True)
+        wt, bt = dw.tensor(w, requires_grad=True), dw.tensor(b, requires_grad=True)
+        with kernels.use_numba(on):
+            y = dw.layer_norm(x, 32, wt if affine else None, bt if affine else None)
+            y.backward(dw.tensor(ga))
+        assert y.dtype == dtype and x.grad.dtype == dtype
+        results.append((y.data, x.grad.data) + ((wt.grad.data, bt.grad.data) if affine else ()))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for want, got in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_layer_norm_float32_large_mean_both_paths(kernel_path):
+    """float32 rows of mean 100 and std 0.01: values and gradients as the float64 computation
+    (to the float32 rounding of the mean, 4e-6 / 0.01, that PyTorch's float32 layer_norm has)."""
+    rng = np.random.default_rng(0)
+    x32 = (100 + 0.01 * rng.standard_normal((6, 64))).astype(np.float32)
+    g = rng.standard_normal((6, 64)).astype(np.float32)
+    outs = []
+    for dtype in (np.float32, np.float64):
+        x = dw.tensor(x32.astype(dtype), requires_grad=True)
+        y = dw.layer_norm(x, 64)
+        y.backward(dw.tensor(g.astype(dtype)))
+        outs.append((y.data, x.grad.data))
+    for got, want in zip(outs[0], outs[1]):  # dL/dx is ~invstd = 100 times g: to its scale
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3 * np.abs(want).max())

@@ -109,14 +109,14 @@ def test_batch_norm_errors():
 
 
 @pytest.mark.parametrize("shape,ns", [((2, 3, 5), (5,)), ((2, 3, 4), (3, 4)), ((1, 6), 6)])
-def test_layer_norm(shape, ns):
+def test_layer_norm(kernel_path, shape, ns):
     wshape = (ns,) if isinstance(ns, int) else ns
     x, w, b = rand(*shape) * 3, rand(*wshape, seed=1), rand(*wshape, seed=2)
     check_op(lambda x, w, b: dw.layer_norm(x, ns, w, b), [x, w, b],
              lambda x, w, b: F.layer_norm(x, wshape, w, b), atol=1e-5)
 
 
-def test_layer_norm_no_affine_noncontiguous():
+def test_layer_norm_no_affine_noncontiguous(kernel_path):
     x = rand(6, 4, 2).transpose(2, 1, 0)  # (2, 4, 6)
     check_op(lambda x: dw.layer_norm(x, (4, 6), eps=1e-3), [x],
              lambda x: F.layer_norm(x, (4, 6), eps=1e-3), atol=1e-5)

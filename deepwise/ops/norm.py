@@ -348,6 +348,10 @@ class LayerNorm(Function):
     def forward(self, x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None,
                 k: int, eps: float) -> np.ndarray:
         self.axes = tuple(range(x.ndim - k, x.ndim))
+        self.fast = (kernels.enabled(x) and x.dtype in (np.float32, np.float64)
+                     and x.flags.c_contiguous and x.size > 0)
+        if self.fast:
+            return self._forward_kernel(x, w, b, eps)
         self.xhat, _, _, self.invstd = _normalize(x, self.axes, eps)
         self.w = w
         y = self.xhat * w if w is not None else self.xhat.copy()
@@ -356,6 +360,8 @@ class LayerNorm(Function):
         return y
 
     def backward(self, g: np.ndarray) -> tuple:
+        if self.fast:
+            return self._backward_kernel(g)
         nx, nw, nb = self.needs_input_grad
         lead = tuple(range(g.ndim - len(self.axes)))
         dx = dw = db = None
@@ -367,6 +373,36 @@ class LayerNorm(Function):
         if nb:
             db = g.sum(axis=lead)
         return dx, dw, db
+
+    def _forward_kernel(self, x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None,
+                        eps: float) -> np.ndarray:
+        """Fast path (deepwise.kernels.norm): per row of the (R, D) view, mean and invstd in
+        float64 and y = (x - mean) * invstd * w + b, one read of x and one write of y; saves x
+        and the (R,) mean and invstd, not xhat."""
+        d = int(np.prod([x.shape[a] for a in self.axes]))
+        rows = x.reshape(-1, d)
+        self.mean, self.invstd = np.empty(rows.shape[0]), np.empty(rows.shape[0])
+        self.w = w.reshape(d).astype(np.float64) if w is not None else np.ones(d)
+        b64 = b.reshape(d).astype(np.float64) if b is not None else np.zeros(d)
+        out = np.empty(rows.shape, x.dtype)
+        knorm.layer_norm_forward(rows, self.w, b64, eps, out, self.mean, self.invstd)
+        self.x = rows
+        return out.reshape(x.shape)
+
+    def _backward_kernel(self, g: np.ndarray) -> tuple:
+        """Fast path: per row, the two sums of dxhat = g * w and dxhat * xhat and then dL/dx
+        (the closed form above) while the row is in cache; dw, db summed over the rows
+        alongside (float64)."""
+        nx, nw, nb = self.needs_input_grad
+        x, d = self.x, self.x.shape[1]
+        dx = np.empty(x.shape, x.dtype)
+        dw, db = np.empty(d), np.empty(d)
+        knorm.layer_norm_backward(np.ascontiguousarray(g).reshape(x.shape), x, self.w,
+                                  self.mean, self.invstd, dx, dw, db)
+        wshape = g.shape[g.ndim - len(self.axes):]
+        return (dx.reshape(g.shape) if nx else None,
+                dw.astype(x.dtype).reshape(wshape) if nw else None,
+                db.astype(x.dtype).reshape(wshape) if nb else None)
 
 
 def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None,
