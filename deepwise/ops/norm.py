@@ -53,7 +53,7 @@ def _normalize(x: np.ndarray, axes: tuple, eps: float) -> tuple:
     xp = get_array_module(x)
     mean = x.mean(axis=axes, keepdims=True)
     xc = x - mean
-    var = xp.mean(xp.square(xc), axis=axes, keepdims=True)
+    var = _dot_over(xc, xc, axes) / (x.size // max(mean.size, 1))
     invstd = 1.0 / xp.sqrt(var + eps)
     xc *= invstd
     return xc, mean, var, invstd
@@ -62,10 +62,20 @@ def _normalize(x: np.ndarray, axes: tuple, eps: float) -> tuple:
 def _normalize_backward(dxhat: np.ndarray, xhat: np.ndarray, invstd: np.ndarray,
                         axes: tuple) -> np.ndarray:
     """dL/dx of xhat = (x - mean) * invstd, from dL/dxhat (the closed form above)."""
-    dx = dxhat - dxhat.mean(axis=axes, keepdims=True)
-    dx -= xhat * (dxhat * xhat).mean(axis=axes, keepdims=True)
+    mean = dxhat.mean(axis=axes, keepdims=True)
+    dx = xhat * (_dot_over(dxhat, xhat, axes) / (dxhat.size // max(mean.size, 1)))
+    get_array_module(dx).subtract(dxhat, dx, out=dx)
+    dx -= mean
     dx *= invstd
     return dx
+
+
+def _dot_over(a: np.ndarray, b: np.ndarray, axes: tuple) -> np.ndarray:
+    """sum(a * b) over ``axes``, kept as size-1 axes, without the product array (einsum)."""
+    ix = "abcdefghijklmnopqrstuvwxyz"[:a.ndim]
+    kept = "".join(c for i, c in enumerate(ix) if i not in axes)
+    shape = tuple(1 if i in axes else n for i, n in enumerate(a.shape))
+    return get_array_module(a, b).einsum(f"{ix},{ix}->{kept}", a, b).reshape(shape)
 
 
 def _check_vec(op: str, v: Any, n: int, what: str, xshape: tuple) -> None:
@@ -369,7 +379,7 @@ class LayerNorm(Function):
             dxhat = g * self.w if self.w is not None else g
             dx = _normalize_backward(dxhat, self.xhat, self.invstd, self.axes)
         if nw:
-            dw = (g * self.xhat).sum(axis=lead)
+            dw = _dot_over(g, self.xhat, lead).reshape(g.shape[len(lead):])
         if nb:
             db = g.sum(axis=lead)
         return dx, dw, db
@@ -440,7 +450,6 @@ class GroupNorm(Function):
 
     def backward(self, g: np.ndarray) -> tuple:
         nx, nw, nb = self.needs_input_grad
-        axes = (0,) + tuple(range(2, g.ndim))
         dx = dw = db = None
         if nx:
             dxhat = g * _per_channel(self.w, g.ndim) if self.w is not None else g
@@ -449,9 +458,9 @@ class GroupNorm(Function):
                                      self.xhat.reshape(n, groups, -1), self.invstd, (2,))
             dx = dx.reshape(self.shape)
         if nw:
-            dw = (g * self.xhat).sum(axis=axes)
+            dw = _channel_dot(g, self.xhat, None, None)
         if nb:
-            db = g.sum(axis=axes)
+            db = _channel_sum(g, _channel_rows(g))
         return dx, dw, db
 
 
