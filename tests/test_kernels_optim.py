@@ -25,6 +25,10 @@ CASES = [
     ("AdamW", dict(lr=1e-2)),
     ("AdamW", dict(lr=1e-2, weight_decay=0.1, amsgrad=True)),
     ("AdamW", dict(lr=1e-2, weight_decay=0.1, maximize=True)),
+    # options given as NumPy scalars (e.g. from np.linspace): the same rounding on both paths
+    ("Adam", dict(lr=np.float64(1e-2), weight_decay=np.float64(0.01),
+                  betas=(np.float32(0.9), np.float64(0.99)))),
+    ("SGD", dict(lr=np.float32(0.05), momentum=np.float64(0.9), weight_decay=np.float64(0.01))),
 ]
 
 

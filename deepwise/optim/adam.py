@@ -14,6 +14,14 @@ from .optimizer import Optimizer, ParamsT
 __all__ = ["Adam", "AdamW"]
 
 
+def _options(group: dict[str, Any]) -> tuple[float, float, float, float, float]:
+    """lr, weight_decay, eps, beta1, beta2 as Python floats: NumPy then rounds each to the arrays'
+    dtype (an np.float64 option would make a float32 update compute in float64)."""
+    beta1, beta2 = group["betas"]
+    return (float(group["lr"]), float(group["weight_decay"]), float(group["eps"]), float(beta1),
+            float(beta2))
+
+
 class Adam(Optimizer):
     r"""Adam (Kingma & Ba, 2015), with PyTorch's options: L2 or decoupled weight decay,
     AMSGrad, maximize.
@@ -62,8 +70,7 @@ class Adam(Optimizer):
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
         xp = get_array_module(p)
-        lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
-        beta1, beta2 = group["betas"]
+        lr, wd, eps, beta1, beta2 = _options(group)
         state["step"] += 1
         t = state["step"]
         decoupled = group["decoupled_weight_decay"]
@@ -113,8 +120,7 @@ class Adam(Optimizer):
             vmax = v  # not read
         if not _fused.contiguous(p, m, v, vmax):
             return False
-        lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
-        beta1, beta2 = group["betas"]
+        lr, wd, eps, beta1, beta2 = _options(group)
         decoupled = bool(group["decoupled_weight_decay"]) and wd != 0
         sc = _fused.scalars(p.dtype, 1 - lr * wd, wd, 1 - beta1, beta2, 1 - beta2,
                             (1 - beta2 ** t) ** 0.5, eps, -(lr / (1 - beta1 ** t)))

@@ -14,6 +14,13 @@ from .optimizer import Optimizer, ParamsT
 __all__ = ["SGD"]
 
 
+def _options(group: dict[str, Any]) -> tuple[float, float, float, float]:
+    """lr, momentum, dampening, weight_decay as Python floats: NumPy then rounds each to the
+    arrays' dtype (an np.float64 option would make a float32 update compute in float64)."""
+    return (float(group["lr"]), float(group["momentum"]), float(group["dampening"]),
+            float(group["weight_decay"]))
+
+
 class SGD(Optimizer):
     r"""Stochastic gradient descent (PyTorch's rule, option for option).
 
@@ -52,17 +59,17 @@ class SGD(Optimizer):
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any]) -> None:
         xp = get_array_module(p, g)
-        momentum = group["momentum"]
+        lr, momentum, dampening, wd = _options(group)
         if kernels.enabled(p, g) and self._fused(p, g, state, group):
             return
-        d = self._grad_term(p, g, group, group["weight_decay"])
+        d = self._grad_term(p, g, group, wd)
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = xp.array(d, copy=True)
             else:
                 buf *= momentum
-                self._axpy(buf, 1 - group["dampening"], d)
+                self._axpy(buf, 1 - dampening, d)
             if group["nesterov"]:
                 if d is g:  # never write into the caller's gradient
                     d = self._tmp(p, 1)
@@ -70,7 +77,7 @@ class SGD(Optimizer):
                 self._axpy(d, momentum, buf)
             else:
                 d = buf
-        self._axpy(p, -group["lr"], d)
+        self._axpy(p, -lr, d)
 
     def _fused(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
                group: dict[str, Any]) -> bool:
@@ -81,7 +88,7 @@ class SGD(Optimizer):
             return False
         if not g.flags.c_contiguous:
             g = np.ascontiguousarray(g)  # e.g. a transposed view: one copy, then one pass
-        momentum, wd = group["momentum"], group["weight_decay"]
+        lr, momentum, dampening, wd = _options(group)
         buf = state.get("momentum_buffer")
         first = momentum != 0 and buf is None
         if first:
@@ -92,7 +99,7 @@ class SGD(Optimizer):
             return False
         if first:
             state["momentum_buffer"] = buf
-        sc = _fused.scalars(p.dtype, wd, momentum, 1 - group["dampening"], -group["lr"])
+        sc = _fused.scalars(p.dtype, wd, momentum, 1 - dampening, -lr)
         _fused.sgd_step(p, g, buf, sc, bool(first), bool(momentum != 0),
                         bool(group["nesterov"]), bool(wd != 0), bool(group["maximize"]))
         return True
