@@ -82,15 +82,15 @@ def test_max_pool1d(args, kernel_path):
     dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
     dict(kernel_size=(2, 4), stride=(3, 1), padding=(1, 2), ceil_mode=True),
 ])
-def test_avg_pool2d(kw, include_pad):
-    check_op(lambda x: dw.avg_pool2d(x, **kw, count_include_pad=include_pad), [rand(2, 3, 7, 9)],
+def test_avg_pool2d(kw, include_pad, kernel_path):
+    check_op(lambda x: dw.avg_pool2d(x, **kw, count_include_pad=include_pad), [rand(2, 8, 7, 9)],
              lambda x: F.avg_pool2d(x, **kw, count_include_pad=include_pad))
 
 
-def test_avg_pool_divisor_override_1d_unbatched():
-    check_op(lambda x: dw.avg_pool2d(x, 3, 2, 1, divisor_override=5), [rand(1, 2, 6, 5)],
+def test_avg_pool_divisor_override_1d_unbatched(kernel_path):
+    check_op(lambda x: dw.avg_pool2d(x, 3, 2, 1, divisor_override=5), [rand(1, 8, 6, 5)],
              lambda x: F.avg_pool2d(x, 3, 2, 1, divisor_override=5))
-    check_op(lambda x: dw.avg_pool1d(x, 3, 2, 1, True, False), [rand(2, 3, 10)],
+    check_op(lambda x: dw.avg_pool1d(x, 3, 2, 1, True, False), [rand(2, 8, 10)],
              lambda x: F.avg_pool1d(x, 3, 2, 1, True, False))
     check_op(lambda x: dw.avg_pool2d(x, 2), [rand(3, 5, 4)], lambda x: F.avg_pool2d(x, 2))
 
@@ -98,7 +98,7 @@ def test_avg_pool_divisor_override_1d_unbatched():
 @pytest.mark.parametrize("size", [(4, 3), (3, 9), 1, (None, 4), (12, 10), (7, 3)])
 def test_adaptive_pools(size, kernel_path):
     """Non-divisible (overlapping bins), divisible (a plain pool), None, larger than the input."""
-    x = rand(2, 3, 7, 9)
+    x = rand(2, 8, 7, 9)
     check_op(lambda x: dw.adaptive_avg_pool2d(x, size), [x],
              lambda x: F.adaptive_avg_pool2d(x, size))
     check_op(lambda x: dw.adaptive_max_pool2d(x, size, return_indices=True), [x],
@@ -214,3 +214,39 @@ def test_max_pool2d_kernel_equals_numpy_path(kw, dtype):
             np.testing.assert_allclose(grad, ref_grad, rtol=1e-6, atol=1e-6, err_msg=str(key))
         else:
             np.testing.assert_array_equal(grad, ref_grad, err_msg=str(key))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=(3, 2), stride=2, padding=1),
+                                dict(kernel_size=(3, 2)), dict(kernel_size=3, stride=1),
+                                dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
+                                     count_include_pad=False)])
+def test_avg_pool2d_kernel_equals_numpy_path(kw, dtype):
+    """deepwise.kernels' average pool against the NumPy reference for every layout of input
+    and gradient: the same values and gradients (bit for bit where both add in the same order:
+    windows of up to 4 elements that do not overlap; else to rounding)."""
+    from deepwise import kernels
+    if not kernels.available():
+        pytest.skip("numba is not installed: the kernel path is not tested")
+    x, g = rand(3, 8, 9, 11), rand(3, 8, 9, 11, seed=2)
+    results = {}
+    for flag in (False, True):
+        for xl, xa in _layouts(x.astype(dtype)).items():
+            for gl in ("nchw", "channels_last", "padded_view"):
+                t = dw.from_numpy(xa).requires_grad_(True)
+                with kernels.use_numba(flag):
+                    out = dw.avg_pool2d(t, **kw)
+                    ga = _layouts(g[:, :, :out.shape[2], :out.shape[3]].astype(dtype))[gl]
+                    out.backward(dw.from_numpy(ga))
+                assert out.dtype == dtype and t.grad.dtype == dtype
+                results[flag, xl, gl] = out.data, t.grad.data
+    ref_out, ref_grad = results[False, "nchw", "nchw"]
+    k = kw["kernel_size"]
+    exact = kw.get("stride", k) == k and np.prod(k) <= 4
+    for key, (out, grad) in results.items():
+        if exact:
+            np.testing.assert_array_equal(out, ref_out, err_msg=str(key))
+            np.testing.assert_array_equal(grad, ref_grad, err_msg=str(key))
+        else:
+            np.testing.assert_allclose(out, ref_out, rtol=1e-6, atol=1e-6, err_msg=str(key))
+            np.testing.assert_allclose(grad, ref_grad, rtol=1e-6, atol=1e-6, err_msg=str(key))

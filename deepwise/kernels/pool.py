@@ -1,4 +1,5 @@
-"""Max-pool kernels: the max and its window offset in one pass, and the gradient routed back to it.
+"""Pooling kernels: the max and its window offset in one pass, and the gradient routed back to it;
+the average (window sum times a per-window scale) and its gradient spread back, one pass each.
 
 Arrays are (N, H, W, C), channels innermost: ``x.transpose(0, 2, 3, 1)`` of an NCHW view of NHWC
 memory (conv2d's output). The loops run in memory order, so each window offset compares C
@@ -19,7 +20,7 @@ import numpy as np
 
 from . import jit
 
-__all__ = ["max_pool_forward", "max_pool_backward"]
+__all__ = ["max_pool_forward", "max_pool_backward", "avg_pool_forward", "avg_pool_backward"]
 
 
 @jit
@@ -117,4 +118,72 @@ def max_pool_backward(g: np.ndarray, arg: np.ndarray, in_hw: tuple, k: tuple, s:
         return dx
     dx = np.zeros(shape, g.dtype)
     _backward_add(g, arg, dx, k[1], s[0], s[1], p[0], p[1], d[0], d[1])
+    return dx
+
+
+@jit
+def _avg_forward(x, scale, out, kh, kw, sh, sw, ph, pw):  # pragma: no cover - compiled
+    nb, h_in, w_in, nc = x.shape
+    _, ho, wo, _ = out.shape
+    for b in range(nb):
+        for oh in range(ho):
+            h0 = oh * sh - ph
+            for ow in range(wo):
+                w0 = ow * sw - pw
+                for c in range(nc):
+                    out[b, oh, ow, c] = 0
+                for i in range(kh):
+                    h = h0 + i
+                    if h < 0 or h >= h_in:
+                        continue
+                    for j in range(kw):
+                        w = w0 + j
+                        if w < 0 or w >= w_in:
+                            continue
+                        for c in range(nc):
+                            out[b, oh, ow, c] += x[b, h, w, c]
+                sc = scale[oh, ow]
+                for c in range(nc):
+                    out[b, oh, ow, c] *= sc
+
+
+@jit
+def _avg_backward(g, scale, dx, kh, kw, sh, sw, ph, pw):  # pragma: no cover - compiled
+    nb, ho, wo, nc = g.shape
+    _, h_in, w_in, _ = dx.shape
+    for b in range(nb):
+        for oh in range(ho):
+            h0 = oh * sh - ph
+            for ow in range(wo):
+                w0 = ow * sw - pw
+                sc = scale[oh, ow]
+                for i in range(kh):
+                    h = h0 + i
+                    if h < 0 or h >= h_in:
+                        continue
+                    for j in range(kw):
+                        w = w0 + j
+                        if w < 0 or w >= w_in:
+                            continue
+                        for c in range(nc):
+                            dx[b, h, w, c] += g[b, oh, ow, c] * sc
+
+
+def avg_pool_forward(x: np.ndarray, scale: np.ndarray, k: tuple, s: tuple,
+                     p: tuple) -> np.ndarray:
+    """out (N, Ho, Wo, C) for x (N, H, W, C): the sum of each window's positions inside x (the
+    zero padding adds nothing), in row-major order, times scale[oh, ow] (1 / divisor)."""
+    x = np.ascontiguousarray(x)
+    out = np.empty((x.shape[0],) + scale.shape + (x.shape[3],), x.dtype)
+    _avg_forward(x, scale, out, k[0], k[1], s[0], s[1], p[0], p[1])
+    return out
+
+
+def avg_pool_backward(g: np.ndarray, scale: np.ndarray, in_hw: tuple, k: tuple, s: tuple,
+                      p: tuple) -> np.ndarray:
+    """dx (N, H, W, C): g[n, oh, ow, c] * scale[oh, ow] added at every position of the window
+    inside the input."""
+    g = np.ascontiguousarray(g)
+    dx = np.zeros((g.shape[0],) + tuple(in_hw) + (g.shape[3],), g.dtype)
+    _avg_backward(g, scale, dx, k[0], k[1], s[0], s[1], p[0], p[1])
     return dx

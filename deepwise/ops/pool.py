@@ -299,6 +299,18 @@ class AvgPool2d(Function):
     def forward(self, x: np.ndarray, k: tuple, s: tuple, p: tuple, out_hw: tuple,
                 shapes: tuple, include_pad: bool, divisor_override: int | None) -> np.ndarray:
         self.shape, x = x.shape, x.reshape(shapes[0])
+        if divisor_override:
+            scale = 1.0 / divisor_override
+        else:
+            dh, dw = (_divisor(n, kk, st, pp, o, include_pad)
+                      for n, kk, st, pp, o in zip(x.shape[2:], k, s, p, out_hw))
+            div = dh[:, None] * dw
+            scale = (1.0 / div[0, 0] if (div == div[0, 0]).all()
+                     else get_array_module(x).asarray((1.0 / div).astype(x.dtype)))
+        self.scale, self.hw, self.geom = scale, x.shape[2:], (k, s, p, out_hw)
+        if kernels.enabled(x) and (_channels_last(x) or x.shape[1] >= 8):
+            return self._forward_kernel(x, shapes)
+        self.kscale = None
         xpad = _pad(x, k, s, p, (1, 1), out_hw, 0.0)
         tiles = _tiles(xpad, x, k, s, (1, 1), out_hw)
         if tiles is not None:  # big non-overlapping windows: one sum over the tiles
@@ -309,21 +321,26 @@ class AvgPool2d(Function):
             for v in views[1:]:
                 out += xpad[v]
         self.tiled = tiles is not None
-        if divisor_override:
-            scale = 1.0 / divisor_override
-        else:
-            dh, dw = (_divisor(n, kk, st, pp, o, include_pad)
-                      for n, kk, st, pp, o in zip(x.shape[2:], k, s, p, out_hw))
-            div = dh[:, None] * dw
-            scale = (1.0 / div[0, 0] if (div == div[0, 0]).all()
-                     else get_array_module(x).asarray((1.0 / div).astype(x.dtype)))
         out *= scale
-        self.xpshape, self.scale, self.hw = xpad.shape, scale, x.shape[2:]
-        self.cl, self.geom = _channels_last(xpad), (k, s, p, out_hw)
+        self.xpshape, self.cl = xpad.shape, _channels_last(xpad)
         return out.reshape(shapes[1])
+
+    def _forward_kernel(self, x: np.ndarray, shapes: tuple) -> np.ndarray:
+        """Fast path (deepwise.kernels.pool): each window's sum times its scale in one pass over
+        x in NHWC memory order (NCHW memory is transposed first); the output is an NCHW view of
+        NHWC memory."""
+        k, s, p, out_hw = self.geom
+        self.nc = x.shape[:2]
+        self.kscale = np.ascontiguousarray(np.broadcast_to(np.asarray(self.scale, x.dtype), out_hw))
+        out = kpool.avg_pool_forward(x.transpose(0, 2, 3, 1), self.kscale, k, s, p)
+        return out.transpose(0, 3, 1, 2).reshape(shapes[1])
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         k, s, p, out_hw = self.geom
+        if self.kscale is not None:  # fast path: g * scale added over each window, one pass
+            g = _same_layout(g.reshape(self.nc + out_hw), True).transpose(0, 2, 3, 1)
+            dx = kpool.avg_pool_backward(g, self.kscale, self.hw, k, s, p)
+            return dx.transpose(0, 3, 1, 2).reshape(self.shape)
         gs = _same_layout(g.reshape(self.xpshape[:2] + out_hw), self.cl) * self.scale
         dxp = _alloc(get_array_module(gs), self.xpshape, gs.dtype, self.cl, 0.0)
         if self.tiled:
