@@ -8,6 +8,7 @@ from helpers import check_op, rand
 import deepwise as dw
 from deepwise import kernels
 from deepwise.autograd import ShapeError
+from deepwise.ops import conv as conv_ops
 
 try:
     import torch.nn.functional as F
@@ -126,10 +127,14 @@ def test_conv2d_channels_last_input_float32_parity(groups, stride, dilation, pad
 @pytest.mark.skipif(not kernels.available(), reason="numba is not installed")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
-def test_conv2d_kernel_path_matches_numpy_path(dtype, layout):
+@pytest.mark.parametrize("one_image_blocks", [False, True])
+def test_conv2d_kernel_path_matches_numpy_path(dtype, layout, one_image_blocks, monkeypatch):
     """The compiled path gives the NumPy path's results: the same forward (the im2col matrix is
     the same bit for bit, the GEMM the same call) and weight/bias gradients; the input gradient
-    (one GEMM + scatter instead of one GEMM per offset) to float tolerance."""
+    (one GEMM + scatter instead of one GEMM per offset) to float tolerance, also when its
+    blocks of images hold one image each."""
+    if one_image_blocks:
+        monkeypatch.setattr(conv_ops, "_CHUNK", 1)
     xs = rand(4, 6, 7, 8).astype(dtype)  # NHWC memory: (N, C, H, W) = (4, 8, 6, 7)
     x = np.ascontiguousarray(xs.transpose(0, 3, 1, 2)) if layout == "nchw" else xs.transpose(
         0, 3, 1, 2)
@@ -161,7 +166,7 @@ def test_conv_kernels_im2col_col2im_are_adjoint():
     cols = kconv.im2col(x, 3, **geom)
     assert cols.shape == (3, 2 * 4 * 8, 3 * 2 * 2)
     c = rand(*cols.shape, seed=1)
-    back = kconv.col2im(c, x.shape, **geom)
+    back = kconv.col2im(c, np.full_like(x, np.nan), **geom)  # every entry overwritten
     np.testing.assert_allclose((cols * c).sum(), (x * back).sum(), rtol=1e-12)
 
 

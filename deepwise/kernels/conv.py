@@ -106,11 +106,11 @@ def _col2im(cols, dx, ho, wo, kh, kw, sh, sw, dh, dw, pt, pl):  # pragma: no cov
                                 dst[c] += src[c]
 
 
-def col2im(cols: np.ndarray, in_shape: tuple, ksize: tuple, stride: tuple, dil: tuple,
+def col2im(cols: np.ndarray, dx: np.ndarray, ksize: tuple, stride: tuple, dil: tuple,
            pads: tuple, out_hw: tuple) -> np.ndarray:
-    """Windows matrix (G, N*Ho*Wo, kh*kw*C/G) -> NHWC (N, H, W, C): each input pixel gets the sum
-    of the entries of the windows that read it (im2col's adjoint), padding dropped."""
-    dx = np.empty(in_shape, cols.dtype)
+    """Windows matrix (G, n*Ho*Wo, kh*kw*C/G) -> ``dx`` (n, H, W, C) NHWC, overwritten: each input
+    pixel gets the sum of the entries of the windows that read it (im2col's adjoint), padding
+    dropped. ``dx`` may be a block of images of a larger array (``cols`` then holds their rows)."""
     _col2im(cols, dx, out_hw[0], out_hw[1], ksize[0], ksize[1], stride[0], stride[1], dil[0],
             dil[1], pads[0], pads[2])
     return dx

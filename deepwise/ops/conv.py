@@ -63,6 +63,7 @@ __all__ = ["conv1d", "conv2d", "conv_transpose2d"]
 
 TENSOR_METHODS: tuple[str, ...] = ()
 
+_CHUNK = 1 << 18  # values per block of window rows in the fast col2im (1 MB of float32)
 _SLICE_COPY_BELOW = 4  # channels per group under which im2col copies one slice per offset
 
 
@@ -196,17 +197,25 @@ def _spread(src: np.ndarray, w: np.ndarray, groups: int, full_hw: tuple, stride:
 
 def _spread_kernel(src: np.ndarray, w: np.ndarray, groups: int, stride: tuple, dil: tuple,
                    crop: tuple) -> np.ndarray:
-    """Fast path (deepwise.kernels.conv): ONE GEMM src (G, M, A) @ W^T (G, A, kh*kw*B) gives
-    every window's gradient rows; one scatter pass adds them onto the cropped input (NHWC)."""
+    """Fast path (deepwise.kernels.conv): per block of images, ONE GEMM src (G, rows, A) @ W^T
+    (G, A, kh*kw*B) gives the gradient of every window entry, and one scatter pass adds them
+    onto the cropped input (NHWC). Blocks of ~1 MB stay in cache between the two: 2 threads,
+    b128, 32<-64 channels on 14x14: 11.3 -> 9.4 ms (min; medians 12.3 -> 10.7)."""
     n, ho, wo, _ = src.shape
     a, b, kh, kw = w.shape
     a //= groups
     s3 = np.ascontiguousarray(src).reshape(-1, groups, a).transpose(1, 0, 2)
     wt = w.reshape(groups, a, b, kh, kw).transpose(0, 1, 3, 4, 2).reshape(groups, a, -1)
-    dcols = s3[0] @ wt[0] if groups == 1 else np.matmul(s3, wt)
     top, left, (h, w_) = crop
-    return kconv.col2im(dcols.reshape(groups, n * ho * wo, -1), (n, h, w_, groups * b),
-                        (kh, kw), stride, dil, (top, 0, left, 0), (ho, wo))
+    dx = np.empty((n, h, w_, groups * b), np.result_type(src, w))
+    per = min(n, max(1, _CHUNK // (ho * wo * wt.shape[2])))  # images per chunk
+    buf = np.empty((groups, per * ho * wo, wt.shape[2]), dx.dtype)
+    for n0 in range(0, n, per):
+        rows = slice(n0 * ho * wo, min(n, n0 + per) * ho * wo)
+        d = buf[:, :rows.stop - rows.start]
+        np.matmul(s3[:, rows], wt, out=d)
+        kconv.col2im(d, dx[n0:n0 + per], (kh, kw), stride, dil, (top, 0, left, 0), (ho, wo))
+    return dx
 
 
 # ---- conv2d ------------------------------------------------------------------------------
