@@ -169,11 +169,13 @@ class BatchNorm(Function):
 
     Computed as per-channel coefficients, so neither xhat nor any product array is stored or
     built: forward y = x * s_c + t_c (s = w * invstd, t = b - mean * s); backward from the two
-    channel sums sum(g) and sum(g * x) (``einsum``, no temporary), dL/dx = a_c * g + b_c * x + c_c.
-    The variance is E[x^2] - mean^2 (one pass); where some channel's |mean| exceeds 10 standard
-    deviations, both that and x * s + t would cancel float32 digits, so the op then works on the
-    centred x - mean instead (kept for backward). When channels are adjacent in memory
-    (conv2d's output) the passes run over the (M, C) rows.
+    channel sums sum(g) and sum(g * x) (a GEMV and an ``einsum``, no temporary),
+    dL/dx = a_c * g + b_c * x + c_c. The variance is E[x^2] - mean^2 (one pass); where some
+    channel's |mean| exceeds 10 standard deviations, both that and x * s + t would cancel float32
+    digits, so the op then works on the centred x - mean instead (kept for backward). When
+    channels are adjacent in memory (conv2d's output) the passes run over the wide (M / k, k * C)
+    rows. With deepwise.kernels on, ``_forward_kernel`` / ``_backward_kernel`` compute the same
+    in two compiled passes each (float64 sums; no centring needed).
     """
 
     def forward(self, x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None,
