@@ -293,6 +293,22 @@ def test_kernel_equals_numpy_path(op, dtype):
                 assert y1.strides == xa.strides
 
 
+def test_float16_takes_the_numpy_path(kernel_path):
+    """numba has no float16: half inputs run (the NumPy path) and agree with float32."""
+    x = rand(4, 6, seed=6)
+    for fn in (F.relu, lambda t: F.leaky_relu(t, 0.1), lambda t: F.dropout(t, 0.3)):
+        res = []
+        for dtype in (np.float16, np.float32):
+            dw.manual_seed(5)
+            t = dw.from_numpy(x.astype(dtype)).requires_grad_(True)
+            y = fn(t)
+            y.sum().backward()
+            assert y.dtype == dtype and t.grad.dtype == dtype
+            res.append((y.data, t.grad.data))
+        np.testing.assert_allclose(res[0][0], res[1][0], rtol=2e-3, atol=2e-3)
+        np.testing.assert_allclose(res[0][1], res[1][1], rtol=2e-3, atol=2e-3)
+
+
 def test_functional_exports():
     for name in ["relu", "gelu", "softmax", "log_softmax", "dropout", "cross_entropy", "one_hot",
                  "linear", "pad", "mse_loss", "binary_cross_entropy_with_logits"]:

@@ -250,3 +250,17 @@ def test_avg_pool2d_kernel_equals_numpy_path(kw, dtype):
         else:
             np.testing.assert_allclose(out, ref_out, rtol=1e-6, atol=1e-6, err_msg=str(key))
             np.testing.assert_allclose(grad, ref_grad, rtol=1e-6, atol=1e-6, err_msg=str(key))
+
+
+def test_pools_float16_take_the_numpy_path(kernel_path):
+    """numba has no float16: half inputs run (the NumPy path) and agree with float32."""
+    x = rand(2, 8, 6, 6)
+    for fn in (lambda t: dw.max_pool2d(t, 2), lambda t: dw.avg_pool2d(t, 3, 1, 1)):
+        h = dw.from_numpy(x.astype(np.float16)).requires_grad_(True)
+        f = dw.from_numpy(x.astype(np.float32)).requires_grad_(True)
+        yh, yf = fn(h), fn(f)
+        yh.sum().backward()
+        yf.sum().backward()
+        assert yh.dtype == np.float16 and h.grad.dtype == np.float16
+        np.testing.assert_allclose(yh.data, yf.data, rtol=2e-3, atol=2e-3)
+        np.testing.assert_allclose(h.grad.data, f.grad.data, rtol=2e-3, atol=2e-3)

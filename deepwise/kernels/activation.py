@@ -15,8 +15,11 @@ __all__ = ["flat", "leaky_relu_forward", "leaky_relu_backward", "dropout_forward
 
 
 def flat(a: np.ndarray, like: np.ndarray | None = None) -> np.ndarray | None:
-    """The 1-D view of ``a`` in memory order when ``a`` is dense (C-contiguous after permuting
-    its axes) and, if given, has the layout (strides) of ``like``; else None."""
+    """The 1-D view of ``a`` in memory order when ``a`` is float32 / float64 (numba has no
+    float16), dense (C-contiguous after permuting its axes) and, if given, has the layout
+    (strides) of ``like``; else None."""
+    if a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8):
+        return None
     if like is not None and (a.shape != like.shape or a.strides != like.strides):
         return None
     if a.flags.c_contiguous:
@@ -74,7 +77,7 @@ def dropout_forward(x: np.ndarray, u: np.ndarray, p: float,
                     scale: float) -> tuple[np.ndarray, np.ndarray] | None:
     """(mask, y): mask = scale where u >= p else 0 (x's dtype), y = x * mask, one pass; u is the
     C-ordered uniform draw of x's shape; None unless x is C-contiguous."""
-    if not x.flags.c_contiguous or not u.flags.c_contiguous:
+    if flat(x) is None or not x.flags.c_contiguous or not u.flags.c_contiguous:
         return None
     mask, y = np.empty_like(x), np.empty_like(x)
     _dropout_forward(x.reshape(-1), u.reshape(-1), u.dtype.type(p), x.dtype.type(scale),

@@ -20,7 +20,15 @@ import numpy as np
 
 from . import jit
 
-__all__ = ["max_pool_forward", "max_pool_backward", "avg_pool_forward", "avg_pool_backward"]
+__all__ = ["serves", "max_pool_forward", "max_pool_backward", "avg_pool_forward",
+           "avg_pool_backward"]
+
+
+def serves(x: np.ndarray) -> bool:
+    """True for the inputs these kernels are for: float32 / float64 (numba has no float16) in
+    NHWC memory (an NCHW view of it: strides[1] < strides[3]) or NCHW with at least 8 channels."""
+    return x.dtype.kind == "f" and x.dtype.itemsize in (4, 8) and (
+        x.strides[1] < x.strides[3] or x.shape[1] >= 8)
 
 
 @jit

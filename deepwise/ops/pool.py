@@ -165,7 +165,7 @@ class MaxPool2d(Function):
         self.shape, x = x.shape, x.reshape(shapes[0])
         self.cl, self.nc, self.hw = _channels_last(x), x.shape[:2], x.shape[2:]
         self.geom = (k, s, p, d, out_hw)
-        if kernels.enabled(x) and (self.cl or x.shape[1] >= 8):
+        if kernels.enabled(x) and kpool.serves(x):
             return self._forward_kernel(x, shapes, return_indices)
         xpad = _pad(x, k, s, p, d, out_hw, -np.inf)
         self.xpad, self.arg4 = xpad, None
@@ -309,7 +309,7 @@ class AvgPool2d(Function):
             scale = (1.0 / div[0, 0] if (div == div[0, 0]).all()
                      else get_array_module(x).asarray((1.0 / div).astype(x.dtype)))
         self.scale, self.hw, self.geom = scale, x.shape[2:], (k, s, p, out_hw)
-        if kernels.enabled(x) and (_channels_last(x) or x.shape[1] >= 8):
+        if kernels.enabled(x) and kpool.serves(x):
             return self._forward_kernel(x, shapes)
         self.kscale = None
         xpad = _pad(x, k, s, p, (1, 1), out_hw, 0.0)
