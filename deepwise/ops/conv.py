@@ -8,34 +8,38 @@ kernel window is a run of contiguous memory:
   im2col matrix (M = N*Ho*Wo rows, K = kh*kw*C/groups columns); then one GEMM per group (one in
   all when groups == 1): ``out[M, O] = cols[M, K] @ W[K, O]``. The result is returned as an NCHW
   view of NHWC memory, so the next conv/pool/relu reads it channels-last without a copy.
-* dL/dW = g^T @ cols (one GEMM); dL/db = g summed over N, H, W;
+* dL/dW = (cols^T @ g)^T (one GEMM); dL/db = ones @ g (a GEMV over the M rows);
 * dL/dx: one small GEMM per kernel offset, ``g[M, O] @ W[i, j][O, C]``, added into a padded
   buffer at that offset's strided window (a col2im without a scatter).
+
+With numba (``deepwise.kernels.conv``, NumPy arrays) two data movements are compiled loops:
+im2col writes the matrix in one pass straight from the unpadded input (no padded copy), and
+dL/dx is ONE GEMM ``g @ W^T`` (M, kh*kw*C) followed by one scatter pass onto the unpadded input,
+per ~1 MB block of images so the rows stay in cache. The GEMMs are the same calls either way.
 
 ``conv_transpose2d`` is the same two halves swapped: its forward is conv2d's input gradient
 (col2im), its input gradient is a conv2d forward (im2col) of the output gradient.
 
-Measured on the reference net (batch 128, 2 shared cores, NumPy 2.4 + OpenBLAS, noisy: +-20%)::
+The reference net's convs at batch 128 (input NHWC memory, as a previous layer leaves it),
+forward / backward in ms, min of 25, 2 threads, 2026-12-01 (AVX-512 machine, NumPy's OpenBLAS
+GEMM 140-150 GFLOP/s at these shapes; PyTorch 2.13 in its own process, oneDNN)::
 
-    im2col + GEMM, forward       conv 1->32 on 28x28   conv 32->64 on 14x14
-    NCHW textbook (W @ cols)          7.3 ms               15.4 ms
-    NCHW input, cols (M, K)           3.8 ms               26.0 ms
-    NHWC, one window copy + matmul    3.4 ms               12.1 ms   <- kept (C >= 4)
-    NHWC, einsum(optimize=True)       3.6 ms               19.9 ms
-    NHWC, tensordot                   6.9 ms               22.1 ms
-    NHWC, one slice copy per offset   2.6 ms               11.9 ms   <- kept for C/groups < 4
-    input gradient (32->64): one (M, O) @ (O, 9C) GEMM + 9 strided adds 20-34 ms;
-                             one (M, O) @ (O, C) GEMM per offset + add 10.5-11.9 ms  <- kept
-    weight gradient (32->64): (O, M) @ (M, K) 7.4 ms; as a stacked (1, O, M) matmul 7.3 ms
+                          compiled path   NumPy path    PyTorch
+    conv 1->32 on 28x28     4.4 /  3.4     6.8 /  3.6     3.3 /  1.3   (backward: dW, db)
+    conv 32->64 on 14x14   11.2 / 18.0    12.8 / 24.1     4.9 / 11.1   (backward: dx, dW, db)
 
-The chosen implementation per layer, forward / backward in ms (min of 25 runs, load ~0.5;
-PyTorch 2.13 with torch.set_num_threads(2), each library in its own process)::
+    parts (compiled path)        conv 1->32    conv 32->64
+    im2col (NumPy: pad + copy)   2.0 (3.0)     4.7 (0.8 + 7.4)
+    forward GEMM + bias add      0.9 + 1.6     6.7 + 0.6
+    dW GEMM cols^T @ g; db GEMV  3.2; 0.6      8.3; 0.2      (g^T @ cols: 4.7 and 12.8)
+    dx: GEMM + scatter           -             9.4 (NumPy, 9 GEMMs + adds: 16.6)
+    (db as gh.sum(axis=(0, 1, 2)) took 4.5 ms for conv 1->32, the GEMV 0.6-1.0 ms)
 
-                    deepwise       PyTorch
-    conv 1->32      2.7 /  9.0     9.1 /  6.0-10.5   (backward: weight and bias only)
-    maxpool 2x2     1.3 /  8.9     9.9 /  1.7
-    conv 32->64     9.0 / 20.0     5.5 / 13.1        (backward: input, weight and bias)
-    maxpool 2x2     0.5 /  2.2     5.1 /  1.0
+Earlier measurements (2026-11-24, AVX2 machine, 2 shared cores, +-20%) chose the layout: for
+the 32->64 forward, NHWC with one window copy + matmul 12.1 ms vs NCHW textbook 15.4, NCHW
+input with (M, K) cols 26.0, einsum(optimize=True) 19.9, tensordot 22.1; one slice copy per
+offset wins below 4 channels per group (2.6 vs 3.4 ms for 1->32); for dx in NumPy, one GEMM per
+offset + add 10.5-11.9 ms vs one (M, O) @ (O, 9C) GEMM + 9 strided adds 20-34 ms.
 
 Shapes: input (N, C_in, H, W); weight (C_out, C_in / groups, kH, kW); bias (C_out,);
 output (N, C_out, H_out, W_out) with H_out = (H + pad_top + pad_bottom - dilation*(kH-1) - 1)
