@@ -36,6 +36,9 @@ class SGD(Optimizer):
 
     State per parameter: ``momentum_buffer`` (only when momentum != 0).
 
+    With numba installed (``deepwise.kernels``) the update runs as one compiled pass per
+    parameter (``kernels.optim.sgd_step``, bit for bit the NumPy lines of ``_update``).
+
     >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
     >>> opt.zero_grad(); loss.backward(); opt.step()
     """
