@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import deepwise as dw
-from deepwise import backend, nn
+from deepwise import backend, kernels, nn
 from deepwise.autograd import DeviceError
 
 NO_GPU = "no CUDA device with CuPy here: the real-GPU tests ran on the fake device only"
@@ -30,10 +30,15 @@ NO_GPU = "no CUDA device with CuPy here: the real-GPU tests ran on the fake devi
 
 @pytest.fixture(params=["fake", pytest.param("cupy", marks=pytest.mark.gpu)], scope="module")
 def device(request: Any) -> Any:
-    """The "cuda" backend under test: the fake device, or real CuPy (marker gpu)."""
+    """The "cuda" backend under test: the fake device, or real CuPy (marker gpu).
+
+    On the fake device the CPU side runs the ops' NumPy path too (deepwise.kernels off): the
+    device arrays always take it, so the two sides are the same code and agree to rounding.
+    The compiled kernels are compared with the NumPy path in their own tests."""
     if request.param == "fake":
         prev = fake_device.register()
-        yield "fake"
+        with kernels.use_numba(False):
+            yield "fake"
         fake_device.restore(prev)
         return
     prev = backend.use_device_module(None)  # the real probe, not a registered module
