@@ -133,31 +133,28 @@ def gru_forward_step(a, ah, bhn, h_prev, h, ahn, carry):  # noqa: ANN001, ANN201
 
 
 @jit
-def gru_backward_step(a, ahn, h_prev, g_out, dh, dgx, dgh, carry):  # noqa: ANN001, ANN201
+def gru_backward_step(a, ahn, h_prev, g_out, dh, dn, dgh, carry):  # noqa: ANN001, ANN201
     """Gate gradients of one GRU step from a = [r, z, n] (activations) and ahn = ah_n + b_hn:
     with dh' = dh + g_out, dn = dh' (1-z)(1-n^2), dz = dh' (h_prev - n) z(1-z),
-    dr = dn ahn r(1-r): dgx = [dr, dz, dn], dgh = [dr, dz, dn r], dh <- dh' z (the part of
-    dL/dh_{t-1} that bypasses W_hh). Carry rows: dgx = dgh = 0, dh <- dh'."""
+    dr = dn ahn r(1-r): dn (B, H), dgh = [dr, dz, dn r] (so d(ax) = [dr, dz, dn]), dh <- dh' z
+    (the part of dL/dh_{t-1} that bypasses W_hh). Carry rows: dn = dgh = 0, dh <- dh'."""
     nb, hn = dh.shape
     one = np.float32(1)
     for b in range(nb):
         dhb, gb = dh[b], g_out[b]
         if carry[b]:
             dhb += gb
-            dgx[b] = 0
+            dn[b] = 0
             dgh[b] = 0
             continue
         ar, az, an = a[b, :hn], a[b, hn:2 * hn], a[b, 2 * hn:]
-        xr, xz, xn = dgx[b, :hn], dgx[b, hn:2 * hn], dgx[b, 2 * hn:]
-        yr, yz, yn = dgh[b, :hn], dgh[b, hn:2 * hn], dgh[b, 2 * hn:]
+        yr, yz, yn, xn = dgh[b, :hn], dgh[b, hn:2 * hn], dgh[b, 2 * hn:], dn[b]
         hp, sb = h_prev[b], ahn[b]
         for j in range(hn):
             r, z, n = ar[j], az[j], an[j]
             dhv = dhb[j] + gb[j]
-            dn = dhv * (one - z) * (one - n * n)
-            dz = dhv * (hp[j] - n) * (z * (one - z))
-            dr = dn * sb[j] * (r * (one - r))
-            xr[j] = yr[j] = dr
-            xz[j] = yz[j] = dz
-            xn[j], yn[j] = dn, dn * r
+            dnv = dhv * (one - z) * (one - n * n)
+            yz[j] = dhv * (hp[j] - n) * (z * (one - z))
+            yr[j] = dnv * sb[j] * (r * (one - r))
+            xn[j], yn[j] = dnv, dnv * r
             dhb[j] = dhv * z
