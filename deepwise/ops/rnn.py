@@ -756,16 +756,17 @@ class GRU(_Sequence):
     def _weight_grads_split(self, dn: np.ndarray, dgh: np.ndarray) -> tuple:
         """:meth:`_weight_grads` with d(ax) given as d(ah)'s r, z columns and dn: the GEMMs of
         the input side split in two (r, z rows; n rows), the bias sums shared."""
+        xp = get_array_module(dgh)
         need, hn, x = self.needs_input_grad, self.hidden, self.x
         gh2, dn2 = dgh.reshape(-1, 3 * hn), dn.reshape(-1, hn)
         rz, x2, w = gh2[:, :2 * hn], x.reshape(-1, x.shape[-1]), self.w_ih
         prev = self.hs[1:] if self.reverse else self.hs[:x.shape[0]]
         dx = (rz @ w[:2 * hn] + dn2 @ w[2 * hn:]).reshape(x.shape) if need[0] else None
-        dwi = np.concatenate([rz.T @ x2, dn2.T @ x2]) if need[-4] else None
+        dwi = xp.concatenate([rz.T @ x2, dn2.T @ x2]) if need[-4] else None
         dwh = gh2.T @ prev.reshape(-1, hn) if need[-3] else None
         want_bi, want_bh = self.has_bias[0] and need[-2], self.has_bias[1] and need[-1]
         sh = gh2.sum(0) if want_bi or want_bh else None
-        dbi = np.concatenate([sh[:2 * hn], dn2.sum(0)]) if want_bi else None
+        dbi = xp.concatenate([sh[:2 * hn], dn2.sum(0)]) if want_bi else None
         return dx, dwi, dwh, dbi, sh if want_bh else None
 
     def backward(self, g_out: np.ndarray, g_hn: np.ndarray) -> tuple:
@@ -778,12 +779,12 @@ class GRU(_Sequence):
             dx, dwi, dwh, dbi, dbh = self._weight_grads_split(*self._backward_kernel(g_out, dh))
             return dx, (dh if self.needs_input_grad[1] else None), dwi, dwh, dbi, dbh
         dgh = xp.empty(ax.shape, hs.dtype)  # d(ah): r, z, n * r
-        dgx = xp.empty(ax.shape, hs.dtype)  # d(ax): r, z, n (r, z copied after the loop)
+        dns = xp.empty(ahn.shape, hs.dtype)  # dn; d(ax) = [dr, dz, dn] shares d(ah)'s r, z
         t1 = xp.empty(hs.shape[1:], hs.dtype)
         t2 = xp.empty_like(t1)
         for t in reversed(self.steps):
             dh += g_out[t]
-            a, hp, dah, dn = ax[t], hs[t + shift - d], dgh[t], dgx[t][:, 2 * hn:]
+            a, hp, dah, dn = ax[t], hs[t + shift - d], dgh[t], dns[t]
             r, z, n = a[:, :hn], a[:, hn:2 * hn], a[:, 2 * hn:]
             xp.subtract(hp, n, out=t1)
             t1 *= dh
@@ -810,8 +811,7 @@ class GRU(_Sequence):
                 t1 += dh * ~v
             xp.matmul(dah, w_hh, out=dh)
             dh += t1
-        dgx[:, :, :2 * hn] = dgh[:, :, :2 * hn]
-        dx, dwi, dwh, dbi, dbh = self._weight_grads(dgx, dgh, self.has_bias)
+        dx, dwi, dwh, dbi, dbh = self._weight_grads_split(dns, dgh)
         return dx, (dh if self.needs_input_grad[1] else None), dwi, dwh, dbi, dbh
 
 
