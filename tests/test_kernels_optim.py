@@ -61,7 +61,7 @@ def _run(name, kwargs, dtype, layout, numba, steps=12):
 
 
 @pytest.mark.parametrize("layout", ["contiguous", "grad-transposed", "param-transposed"])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])  # float16: NumPy lines
 @pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
 def test_fused_update_is_the_numpy_rule_bit_for_bit(name, kwargs, dtype, layout):
     ref, ref_opt, _ = _run(name, kwargs, dtype, layout, numba=False)

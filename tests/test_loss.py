@@ -190,6 +190,18 @@ def test_cross_entropy_fast_path_matches_the_numpy_path(dtype):
             np.testing.assert_allclose(got, ref, rtol=tol, atol=tol, err_msg=str(kw))
 
 
+def test_cross_entropy_float16_takes_the_numpy_lines(kernel_path):
+    """numba has no float16: half-precision logits give the same loss and gradient on both
+    paths (the NumPy lines), in float16."""
+    x = dw.tensor(rand(6, 4, seed=11).astype(np.float16), requires_grad=True)
+    loss = F.cross_entropy(x, dw.tensor(np.array([0, 1, 2, 3, 0, 1])))
+    loss.backward()
+    assert loss.dtype == np.float16 and x.grad.dtype == np.float16
+    ref = F.cross_entropy(dw.tensor(x.data.astype(np.float32)),
+                          dw.tensor(np.array([0, 1, 2, 3, 0, 1])))
+    assert abs(float(loss.item()) - float(ref.item())) < 1e-2
+
+
 def test_cross_entropy_errors(kernel_path):
     x = dw.randn(4, 10)
     with pytest.raises(IndexError, match=r"^cross_entropy: target contains class 12 but input "

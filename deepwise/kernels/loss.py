@@ -12,7 +12,9 @@ import numpy as np
 
 from . import jit
 
-__all__ = ["softmax_parts", "softmax_grad"]
+__all__ = ["DTYPES", "softmax_parts", "softmax_grad"]
+
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # numba has no float16
 
 
 @jit

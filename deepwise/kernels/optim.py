@@ -21,7 +21,9 @@ import numpy as np
 
 from . import _numba, jit
 
-__all__ = ["contiguous", "scalars", "adam_step", "sgd_step"]
+__all__ = ["DTYPES", "contiguous", "scalars", "adam_step", "sgd_step"]
+
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # numba has no float16
 
 
 def _jit(fn):

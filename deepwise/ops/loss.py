@@ -159,7 +159,7 @@ class CrossEntropy(Function):
         tgt, wy, valid = _class_targets("cross_entropy", target, n_classes, weight,
                                         ignore_index, x.dtype)
         self.soft, self.tgt, self.wy, self.valid = False, tgt[:, None], wy, valid
-        if x.ndim == 2 and not eps and kernels.enabled(x, tgt):
+        if x.ndim == 2 and not eps and x.dtype in _kloss.DTYPES and kernels.enabled(x, tgt):
             # fast path (kernels.loss.softmax_parts): the same e, s and z_y as the lines below,
             # one pass over each row instead of max, subtract, take, exp and sum
             self.e, self.s, zy = _kloss.softmax_parts(x, tgt)
@@ -224,7 +224,7 @@ class CrossEntropy(Function):
             asum = ay
         idx = self.tgt
         if self.e.ndim == 2 and kernels.enabled(self.e, asum, ay) and \
-                asum.dtype == ay.dtype == self.e.dtype:
+                self.e.dtype in _kloss.DTYPES and asum.dtype == ay.dtype == self.e.dtype:
             # fast path (kernels.loss.softmax_grad): the two lines below in one pass per row
             gx = _kloss.softmax_grad(self.e, self.s, asum, idx[:, 0], ay)
         else:

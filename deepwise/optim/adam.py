@@ -115,8 +115,9 @@ class Adam(Optimizer):
                vmax: np.ndarray | None, group: dict[str, Any], t: int) -> bool:
         """The same step as the NumPy lines of :meth:`_update`, in one compiled pass
         (``kernels.optim.adam_step``), bit for bit; False (nothing done) where p or its state is
-        not C-contiguous or g has another dtype."""
-        if g.dtype != p.dtype:
+        not C-contiguous, g has another dtype or
+        the dtype is not float32/float64 (numba has no float16)."""
+        if g.dtype != p.dtype or p.dtype not in _fused.DTYPES:
             return False
         if not g.flags.c_contiguous:
             g = np.ascontiguousarray(g)  # e.g. a transposed view: one copy, then one pass
