@@ -11,7 +11,8 @@ copy of the input is made. The loops run in memory order with the channels inner
   buffer, then copies a transposed window view);
 * ``col2im``: its adjoint, dx[n, y, x, c] = the sum of the entries of ``cols`` that im2col would
   have read from (y, x, c): the rows of ``cols`` read once in memory order, each added onto its
-  window of dx (the input-sized dx stays in cache; a gather per dx pixel measured 2x slower).
+  window of dx (a gather per dx pixel measured 1.5x slower on the whole batch, 2.3 ms slower in
+  blocks; reading the rows from the last, 1.8 ms slower).
 
 A direct conv for few input channels (a 1->32 3x3 conv: 9 multiply-adds per output) measured
 slower than im2col + GEMM (6 ms vs 1.4 ms for the GEMM at batch 128), so there is none.
@@ -86,7 +87,9 @@ def _col2im(cols, dx, ho, wo, kh, kw, sh, sw, dh, dw, pt, pl):  # pragma: no cov
     ng = cols.shape[0]
     cg = nc // ng
     dx[...] = 0
-    for n in range(n_img):  # the rows of cols in memory order, each added onto its windows
+    # the rows of cols in memory order: each dx element receives its window entries in the
+    # order (i, j) = (kh-1, kw-1), (kh-1, kw-2), ..., (0, 0), as in the NumPy path (same sums)
+    for n in range(n_img):
         for oh in range(ho):
             for ow in range(wo):
                 m = (n * ho + oh) * wo + ow

@@ -15,7 +15,8 @@ kernel window is a run of contiguous memory:
 With numba (``deepwise.kernels.conv``, NumPy arrays) two data movements are compiled loops:
 im2col writes the matrix in one pass straight from the unpadded input (no padded copy), and
 dL/dx is ONE GEMM ``g @ W^T`` (M, kh*kw*C) followed by one scatter pass onto the unpadded input,
-per ~1 MB block of images so the rows stay in cache. The GEMMs are the same calls either way.
+per ~1 MB block of images so the rows stay in cache. The results are the NumPy path's bit for
+bit (the same dot products; each dx element sums its offsets in the same order, the last first).
 
 ``conv_transpose2d`` is the same two halves swapped: its forward is conv2d's input gradient
 (col2im), its input gradient is a conv2d forward (im2col) of the output gradient.
@@ -138,8 +139,8 @@ def _col2im(src: np.ndarray, w: np.ndarray, groups: int, full_hw: tuple, stride:
     wg = xp.ascontiguousarray(w.reshape(groups, a, b, kh, kw).transpose(3, 4, 0, 1, 2))
     full = xp.zeros((n,) + tuple(full_hw) + (groups, b), xp.result_type(src, w))
     tmp = xp.empty((m, groups, b), full.dtype)
-    for i in range(kh):
-        for j in range(kw):
+    for i in reversed(range(kh)):  # the last offset first: the compiled scatter's order of sums
+        for j in reversed(range(kw)):
             if groups == 1:
                 xp.matmul(s3[0], wg[i, j, 0], out=tmp[:, 0])
             else:
