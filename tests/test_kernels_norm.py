@@ -263,3 +263,28 @@ def test_layer_norm_float32_large_mean_both_paths(kernel_path):
         outs.append((y.data, x.grad.data))
     for got, want in zip(outs[0], outs[1]):  # dL/dx is ~invstd = 100 times g: to its scale
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3 * np.abs(want).max())
+
+
+@needs_torch
+@pytest.mark.parametrize("shape", [(16, 8, 16, 16), (10, 16, 15, 13)])
+def test_batch_norm_large_channels_last_follows_torch(kernel_path, shape):
+    """Inputs large enough for the NumPy path's wide (M / k, k * C) rows (k = 256 and an odd
+    k = 78 here): output, running statistics and gradients as PyTorch's."""
+    import torch.nn.functional as F
+    n, c, h, w = shape
+    xa = _laid_out((rand(*shape) * 3 + 2).astype(np.float32), (0, 2, 3, 1))
+    ga = _laid_out(rand(*shape, seed=1).astype(np.float32), (0, 2, 3, 1))
+    wv, bv = rand(c, seed=2).astype(np.float32), rand(c, seed=3).astype(np.float32)
+    rm, rv = dw.zeros(c), dw.ones(c)
+    trm, trv = torch.zeros(c), torch.ones(c)
+    x, wt, bt = (dw.tensor(a, requires_grad=True) for a in (xa, wv, bv))
+    tx, twt, tbt = (torch.tensor(np.ascontiguousarray(a), requires_grad=True)
+                    for a in (xa, wv, bv))
+    y = dw.batch_norm(x, rm, rv, wt, bt, training=True)
+    ty = F.batch_norm(tx, trm, trv, twt, tbt, training=True)
+    y.backward(dw.tensor(ga))
+    ty.backward(torch.tensor(np.ascontiguousarray(ga)))
+    for got, want in ((y, ty), (x.grad, tx.grad), (wt.grad, twt.grad), (bt.grad, tbt.grad),
+                      (rm, trm), (rv, trv)):
+        want = want.detach().numpy()
+        np.testing.assert_allclose(got.data, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())

@@ -72,10 +72,14 @@ def _normalize_backward(dxhat: np.ndarray, xhat: np.ndarray, invstd: np.ndarray,
 
 def _dot_over(a: np.ndarray, b: np.ndarray, axes: tuple) -> np.ndarray:
     """sum(a * b) over ``axes``, kept as size-1 axes, without the product array (einsum)."""
-    ix = "abcdefghijklmnopqrstuvwxyz"[:a.ndim]
-    kept = "".join(c for i, c in enumerate(ix) if i not in axes)
     shape = tuple(1 if i in axes else n for i, n in enumerate(a.shape))
-    return get_array_module(a, b).einsum(f"{ix},{ix}->{kept}", a, b).reshape(shape)
+    return get_array_module(a, b).einsum(_dot_subscripts(a.ndim, axes), a, b).reshape(shape)
+
+
+@functools.lru_cache(maxsize=64)
+def _dot_subscripts(ndim: int, axes: tuple) -> str:
+    ix = "abcdefghijklmnopqrstuvwxyz"[:ndim]
+    return f"{ix},{ix}->" + "".join(c for i, c in enumerate(ix) if i not in axes)
 
 
 def _check_vec(op: str, v: Any, n: int, what: str, xshape: tuple) -> None:
@@ -96,13 +100,23 @@ def _wide(rows: Any) -> tuple:
     k * C <= 2048: NumPy's loops over a (C,) vector broadcast along short rows of C values pay
     their per-row overhead k times less (x * s + t on conv1's (100352, 32): 12 -> 7 ms)."""
     m, c = rows.shape
-    k = _wide_factor(m, c)
-    return rows.reshape(m // k, k * c), k
+    k = _wide_factor(m, c) if m * c >= 1 << 14 else 1  # small: not worth the tiled vectors
+    return (rows.reshape(m // k, k * c), k) if k > 1 else (rows, 1)
 
 
 @functools.lru_cache(maxsize=256)
 def _wide_factor(m: int, c: int) -> int:
     return max(d for d in range(1, max(2048 // c, 1) + 1) if m % d == 0)
+
+
+def _tiled(v: Any, k: int) -> Any:
+    """A (C,) vector repeated k times, for the wide rows: (k * C,)."""
+    return v if k == 1 else get_array_module(v).broadcast_to(v, (k, v.size)).reshape(-1)
+
+
+def _fold(partial: Any, k: int) -> Any:
+    """(k * C,) per-column sums of the wide rows summed into (C,)."""
+    return partial if k == 1 else partial.reshape(k, -1).sum(axis=0)
 
 
 def _channel_sum(a: Any, rows: Any) -> Any:
@@ -112,7 +126,7 @@ def _channel_sum(a: Any, rows: Any) -> Any:
         return a.sum(axis=_not_c(a))
     xp = get_array_module(a)
     wide, k = _wide(rows)
-    return (xp.ones(wide.shape[0], a.dtype) @ wide).reshape(k, -1).sum(axis=0)
+    return _fold(xp.ones(wide.shape[0], a.dtype) @ wide, k)
 
 
 def _channel_dot(a: Any, b: Any, ra: Any, rb: Any) -> Any:
@@ -120,7 +134,7 @@ def _channel_dot(a: Any, b: Any, ra: Any, rb: Any) -> Any:
     xp = get_array_module(a, b)
     if ra is not None and rb is not None:
         (wa, k), (wb, _) = _wide(ra), _wide(rb)
-        return xp.einsum("mc,mc->c", wa, wb).reshape(k, -1).sum(axis=0)
+        return _fold(xp.einsum("mc,mc->c", wa, wb), k)
     s = "nc" + "hwdlk"[:a.ndim - 2]
     return xp.einsum(f"{s},{s}->c", a, b)
 
@@ -141,13 +155,12 @@ def _affine_c(a: Any, rows: Any, scale: Any, shift: Any = None, a2: Any = None,
         if a2 is not None:
             out += a2 * _per_channel(scale2, a.ndim)
         return out
-    xp = get_array_module(a)
     wide, k = _wide(rows)
-    out = wide * xp.tile(scale, k)
+    out = wide * _tiled(scale, k)
     if shift is not None:
-        out += xp.tile(shift, k)
+        out += _tiled(shift, k)
     if a2 is not None:
-        out += _wide(rows2)[0] * xp.tile(scale2, k)
+        out += _wide(rows2)[0] * _tiled(scale2, k)
     return _unrows(out, a)
 
 
