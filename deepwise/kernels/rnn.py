@@ -60,18 +60,20 @@ def sigmoid(x):  # noqa: ANN001, ANN201
 
 
 @jit
-def lstm_forward_step(a, ah, h_prev, c_prev, h, c, tc, carry):  # noqa: ANN001, ANN201
-    """One LSTM step, gates i, f, g, o: a (B, 4H) holds x_t W_ih^T + b, ah = h_prev W_hh^T;
-    a becomes [sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)] of a + ah;
-    c = f c_prev + i g, tc = tanh(c), h = o tc; rows with carry[b] keep h_prev, c_prev."""
+def lstm_forward_step(a, ah, bias, h_prev, c_prev, h, c, tc, carry):  # noqa: ANN001, ANN201
+    """One LSTM step, gates i, f, g, o: a (B, 4H) holds x_t W_ih^T, ah = h_prev W_hh^T,
+    bias (4H,) = b_ih + b_hh; a becomes [sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)] of
+    a + ah + bias; c = f c_prev + i g, tc = tanh(c), h = o tc; rows with carry[b] keep
+    h_prev, c_prev."""
     n, hn = h.shape
+    bi, bf, bg, bo = bias[:hn], bias[hn:2 * hn], bias[2 * hn:3 * hn], bias[3 * hn:]
     for b in range(n):  # one row at a time, as 1-D views: the loop over j then vectorises
         ai, af, ag, ao = a[b, :hn], a[b, hn:2 * hn], a[b, 2 * hn:3 * hn], a[b, 3 * hn:]
         hi, hf, hg, ho = ah[b, :hn], ah[b, hn:2 * hn], ah[b, 2 * hn:3 * hn], ah[b, 3 * hn:]
         cp, cb, tb, hb = c_prev[b], c[b], tc[b], h[b]
         for j in range(hn):
-            i, f = sigmoid(ai[j] + hi[j]), sigmoid(af[j] + hf[j])
-            g, o = tanh(ag[j] + hg[j]), sigmoid(ao[j] + ho[j])
+            i, f = sigmoid(ai[j] + hi[j] + bi[j]), sigmoid(af[j] + hf[j] + bf[j])
+            g, o = tanh(ag[j] + hg[j] + bg[j]), sigmoid(ao[j] + ho[j] + bo[j])
             ai[j], af[j], ag[j], ao[j] = i, f, g, o
             cv = f * cp[j] + i * g
             t = tanh(cv)
@@ -113,19 +115,21 @@ def lstm_backward_step(a, c_prev, tc, g_out, dh, dc, da, carry):  # noqa: ANN001
 
 
 @jit
-def gru_forward_step(a, ah, bhn, h_prev, h, ahn, carry):  # noqa: ANN001, ANN201
-    """One GRU step, gates r, z, n: a (B, 3H) holds x_t W_ih^T + b_ih (+ b_hr, b_hz),
-    ah = h_prev W_hh^T, bhn (H,) = b_hn: r, z = sigmoid(a + ah), ahn = ah_n + b_hn,
-    n = tanh(a_n + r ahn), h = n + z (h_prev - n); a becomes [r, z, n]; carry rows keep h_prev."""
+def gru_forward_step(a, ah, bias, bhn, h_prev, h, ahn, carry):  # noqa: ANN001, ANN201
+    """One GRU step, gates r, z, n: a (B, 3H) holds x_t W_ih^T, ah = h_prev W_hh^T,
+    bias (3H,) = b_ih + [b_hr, b_hz, 0], bhn (H,) = b_hn: with ax = a + bias,
+    r, z = sigmoid(ax + ah), ahn = ah_n + b_hn, n = tanh(ax_n + r ahn), h = n + z (h_prev - n);
+    a becomes [r, z, n]; carry rows keep h_prev."""
     nb, hn = h.shape
+    br, bz, bn = bias[:hn], bias[hn:2 * hn], bias[2 * hn:]
     for b in range(nb):
         ar, az, an = a[b, :hn], a[b, hn:2 * hn], a[b, 2 * hn:]
         hr, hz, hn_ = ah[b, :hn], ah[b, hn:2 * hn], ah[b, 2 * hn:]
         hp, hb, sb = h_prev[b], h[b], ahn[b]
         for j in range(hn):
-            r, z = sigmoid(ar[j] + hr[j]), sigmoid(az[j] + hz[j])
+            r, z = sigmoid(ar[j] + hr[j] + br[j]), sigmoid(az[j] + hz[j] + bz[j])
             s = hn_[j] + bhn[j]
-            n = tanh(an[j] + r * s)
+            n = tanh(an[j] + bn[j] + r * s)
             ar[j], az[j], an[j], sb[j] = r, z, n, s
             hb[j] = n + z * (hp[j] - n)
         if carry[b]:

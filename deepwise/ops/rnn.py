@@ -109,6 +109,14 @@ def _project(x: np.ndarray, w: np.ndarray, b: Any, k: np.ndarray | None) -> np.n
     return out.reshape(t, n, w.shape[0])  # not -1: an empty batch (n = 0) has no size to infer
 
 
+def _kernel_bias(b: Any, gates: np.ndarray) -> np.ndarray:
+    """The summed bias for a forward kernel, which adds it per step (one pass over the
+    (T, B, G*H) projection fewer: 0.8 ms at T*B 2048, 4H 1024): zeros when there is none."""
+    if b is None:
+        return np.zeros(gates.shape[-1], gates.dtype)
+    return np.ascontiguousarray(b, dtype=gates.dtype)
+
+
 def _row_sum(a: np.ndarray) -> np.ndarray:
     """The sum over the rows of a 2-D array as one GEMV (ones @ a): 0.23 ms against 0.50 ms
     for ``a.sum(0)`` on (2048, 1024) float32, 2 threads."""
@@ -561,9 +569,11 @@ class LSTM(_Sequence):
     def _forward_kernel(self, x: np.ndarray, h0: Any, c0: Any, w_ih: np.ndarray,
                         w_hh: np.ndarray, bias: Any) -> tuple:
         """The same steps with the gate math of each in one compiled pass
-        (``kernels.rnn.lstm_forward_step``): per step one GEMM and one kernel call."""
-        gates = self.gates = _project(x, w_ih, bias, None)  # becomes the activations
+        (``kernels.rnn.lstm_forward_step``, which adds the bias): per step one GEMM and one
+        kernel call."""
+        gates = self.gates = _project(x, w_ih, None, None)  # becomes the activations
         wh_t = _w_hh_t(w_hh, None)
+        bias = _kernel_bias(bias, gates)
         hs, shift, d = self.hs, self.shift, self.dir
         cs = self.cs = np.empty_like(hs)
         tcs = self.tcs = np.empty(x.shape[:2] + (self.hidden,), x.dtype)  # tanh(c_t)
@@ -572,8 +582,9 @@ class LSTM(_Sequence):
         tmp = np.empty(gates.shape[1:], x.dtype)
         for t in self.steps:
             np.matmul(hs[t + shift - d], wh_t, out=tmp)
-            _kernels.lstm_forward_step(gates[t], tmp, hs[t + shift - d], cs[t + shift - d],
-                                       hs[t + shift], cs[t + shift], tcs[t], self._carry(t))
+            _kernels.lstm_forward_step(gates[t], tmp, bias, hs[t + shift - d],
+                                       cs[t + shift - d], hs[t + shift], cs[t + shift], tcs[t],
+                                       self._carry(t))
         return self._outputs(), self._final(hs), self._final(cs)
 
     def _backward_kernel(self, g_out: np.ndarray, dh: np.ndarray, dc: np.ndarray) -> tuple:
@@ -730,10 +741,12 @@ class GRU(_Sequence):
     def _forward_kernel(self, x: np.ndarray, h0: Any, w_ih: np.ndarray, w_hh: np.ndarray,
                         bias: Any, bhn: Any) -> tuple:
         """The same steps with the gate math of each in one compiled pass
-        (``kernels.rnn.gru_forward_step``); ``ahn`` holds h W_hn^T + b_hn unscaled here."""
+        (``kernels.rnn.gru_forward_step``, which adds the biases); ``ahn`` holds h W_hn^T + b_hn
+        unscaled here."""
         hn = self.hidden
-        ax = self.ax = _project(x, w_ih, bias, None)  # becomes r, z, n
+        ax = self.ax = _project(x, w_ih, None, None)  # becomes r, z, n
         wh_t = _w_hh_t(w_hh, None)
+        bias = _kernel_bias(bias, ax)
         bhn = np.zeros(hn, x.dtype) if bhn is None else np.ascontiguousarray(bhn)
         hs, shift, d = self.hs, self.shift, self.dir
         ahn = self.ahn = np.empty(x.shape[:2] + (hn,), x.dtype)
@@ -741,8 +754,8 @@ class GRU(_Sequence):
         tmp = np.empty((x.shape[1], 3 * hn), x.dtype)
         for t in self.steps:
             np.matmul(hs[t + shift - d], wh_t, out=tmp)
-            _kernels.gru_forward_step(ax[t], tmp, bhn, hs[t + shift - d], hs[t + shift], ahn[t],
-                                      self._carry(t))
+            _kernels.gru_forward_step(ax[t], tmp, bias, bhn, hs[t + shift - d], hs[t + shift],
+                                      ahn[t], self._carry(t))
         return self._outputs(), self._final(hs)
 
     def _backward_kernel(self, g_out: np.ndarray, dh: np.ndarray) -> tuple:
