@@ -175,7 +175,9 @@ def test_cross_entropy_fast_path_matches_the_numpy_path(dtype):
     w = rng.uniform(0.2, 2.0, 10).astype(dtype)
     cases = [(x, t, dict()), (x, t, dict(weight=w, reduction="sum")),
              (x, t, dict(reduction="none")), (xt, rng.integers(0, 7, 64), dict()),
-             (x[:, ::2], t % 5, dict(ignore_index=0))]
+             (x[:, ::2], t % 5, dict(ignore_index=0)),
+             # more classes than kernels.loss.MAX_CLASSES: the NumPy forward, the kernel gradient
+             (rng.standard_normal((32, 300)).astype(dtype), rng.integers(0, 300, 32), dict())]
     for xs, ts, kw in cases:
         out = []
         for numba in (False, True):

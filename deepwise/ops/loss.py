@@ -159,9 +159,10 @@ class CrossEntropy(Function):
         tgt, wy, valid = _class_targets("cross_entropy", target, n_classes, weight,
                                         ignore_index, x.dtype)
         self.soft, self.tgt, self.wy, self.valid = False, tgt[:, None], wy, valid
-        if x.ndim == 2 and not eps and x.dtype in _kloss.DTYPES and kernels.enabled(x, tgt):
-            # fast path (kernels.loss.softmax_parts): the same e, s and z_y as the lines below,
-            # one pass over each row instead of max, subtract, take, exp and sum
+        if x.ndim == 2 and not eps and x.shape[1] <= _kloss.MAX_CLASSES and \
+                x.dtype in _kloss.DTYPES and kernels.enabled(x, tgt):
+            # fast path (kernels.loss.softmax_parts): the same e, s and z_y as the lines below;
+            # the row max, shift and target pick in one pass, the row sums as one GEMV
             self.e, self.s, zy = _kloss.softmax_parts(x, tgt)
         else:
             z = x - x.max(axis=1, keepdims=True)  # log-softmax shifted so exp cannot overflow
