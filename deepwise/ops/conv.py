@@ -22,12 +22,17 @@ bit (the same dot products; each dx element sums its offsets in the same order, 
 (col2im), its input gradient is a conv2d forward (im2col) of the output gradient.
 
 The reference net's convs at batch 128 (input NHWC memory, as a previous layer leaves it),
-forward / backward in ms, min of 25, 2 threads, 2026-12-01 (AVX-512 machine, NumPy's OpenBLAS
-GEMM 140-150 GFLOP/s at these shapes; PyTorch 2.13 in its own process, oneDNN)::
+in ms, 2 threads, 2026-12-01 (AVX-512 machine; NumPy's OpenBLAS GEMM 140-150 GFLOP/s at these
+shapes). deepwise: min of 20, the two paths alternating in one process; PyTorch 2.13 (oneDNN)
+in its own process, min of 25 in two runs::
 
                           compiled path   NumPy path    PyTorch
-    conv 1->32 on 28x28     4.4 /  3.4     6.8 /  3.6     3.3 /  1.3   (backward: dW, db)
-    conv 32->64 on 14x14   11.2 / 18.0    12.8 / 24.1     4.9 / 11.1   (backward: dx, dW, db)
+                          fwd / bwd       fwd / bwd     fwd / fwd+bwd
+    conv 1->32 on 28x28   3.9 /  4.0      5.1 /  4.0    3.3-9.9 / 4.6-5.1    (bwd: dW, db)
+    conv 32->64 on 14x14  11.7 / 16.7     11.9 / 23.9   4.9-6.2 / 16.0-20.1  (bwd: dx, dW, db)
+    before this file's kernels (NumPy only, the same machine): 5.7 / 5.9 and 14.0 / 24.5
+    in the training step (cnn b128, both convs): fwd 25.2 -> 20.2, bwd 43.8 -> 28.1; step
+    94.4 -> 71.8 ms (smallcnn: 20.9 -> 16.9, 36.4 -> 25.9; step 105.4 -> 83.9 ms)
 
     parts (compiled path)        conv 1->32    conv 32->64
     im2col (NumPy: pad + copy)   2.0 (3.0)     4.7 (0.8 + 7.4)
