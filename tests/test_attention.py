@@ -28,13 +28,13 @@ def tsdpa(**kw):
 # ---- the op -----------------------------------------------------------------------------------
 
 
-def test_sdpa_plain_and_scale():
+def test_sdpa_plain_and_scale(kernel_path):
     q, k, v = rand(2, 3, 4), rand(2, 5, 4, seed=1), rand(2, 5, 6, seed=2)
     check_op(sdpa(), [q, k, v], tsdpa() if torch else None)
     check_op(sdpa(scale=0.7), [q, k, v], tsdpa(scale=0.7) if torch else None)
 
 
-def test_sdpa_bool_mask_true_means_attend_and_full_rows_give_zero():
+def test_sdpa_bool_mask_true_means_attend_and_full_rows_give_zero(kernel_path):
     m = np.ones((3, 5), bool)
     m[0, :2] = False
     m[1] = False  # a query with no key at all: zero weights, zero output (PyTorch 2.13 too)
@@ -50,7 +50,7 @@ def test_sdpa_bool_mask_true_means_attend_and_full_rows_give_zero():
     np.testing.assert_allclose(out.data[:, :, 0], out2.data[:, :, 0])
 
 
-def test_sdpa_float_mask_is_added_and_gets_a_gradient():
+def test_sdpa_float_mask_is_added_and_gets_a_gradient(kernel_path):
     q, k, v, b = rand(2, 3, 4), rand(1, 5, 4, seed=1), rand(2, 5, 6, seed=2), rand(3, 5, seed=3)
 
     def fn(q, k, v, b):
@@ -59,9 +59,11 @@ def test_sdpa_float_mask_is_added_and_gets_a_gradient():
     tfn = (lambda q, k, v, b: TF.scaled_dot_product_attention(q, k, v, attn_mask=b)) \
         if torch else None
     check_op(fn, [q, k, v, b], tfn)
+    b = rand(2, 3, 5, seed=4)  # the scores' own shape: its gradient is dS, not dS * scale
+    check_op(fn, [q, k, v, b], tfn)
 
 
-def test_sdpa_causal_broadcast_batch_and_gqa():
+def test_sdpa_causal_broadcast_batch_and_gqa(kernel_path):
     q, k, v = rand(2, 3, 4), rand(2, 5, 4, seed=1), rand(2, 5, 6, seed=2)
     check_op(sdpa(is_causal=True), [q, k, v], tsdpa(is_causal=True) if torch else None)
     q, k, v = rand(1, 4, 3, 4), rand(1, 2, 5, 4, seed=1), rand(1, 2, 5, 6, seed=2)
@@ -70,7 +72,7 @@ def test_sdpa_causal_broadcast_batch_and_gqa():
     check_op(sdpa(), [q, k, v], tsdpa() if torch else None)
 
 
-def test_sdpa_dropout_mask_is_shared_by_forward_and_backward():
+def test_sdpa_dropout_mask_is_shared_by_forward_and_backward(kernel_path):
     q, k, v = rand(2, 3, 4), rand(2, 5, 4, seed=1), rand(2, 5, 6, seed=2)
 
     def fn(q, k, v):
@@ -130,7 +132,7 @@ def _pair(*shape: int, seed: int) -> tuple:
 
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("kind", ["self", "cross", "kvdim", "bias_kv_zero_attn"])
-def test_mha_matches_pytorch(kind: str, batch_first: bool):
+def test_mha_matches_pytorch(kind: str, batch_first: bool, kernel_path):
     if torch is None:
         pytest.skip(SKIP_TORCH)
     torch.manual_seed(0)
@@ -169,7 +171,7 @@ def test_mha_matches_pytorch(kind: str, batch_first: bool):
     _compare_grads(m, tm, pairs, tol=1e-8)
 
 
-def test_mha_float_masks_per_head_weights_unbatched_and_no_bias():
+def test_mha_float_masks_per_head_weights_unbatched_and_no_bias(kernel_path):
     if torch is None:
         pytest.skip(SKIP_TORCH)
     torch.manual_seed(1)
@@ -197,7 +199,7 @@ def test_mha_float_masks_per_head_weights_unbatched_and_no_bias():
                                rtol=1e-9, atol=1e-10)
 
 
-def test_mha_gradcheck_and_dropout_only_in_training():
+def test_mha_gradcheck_and_dropout_only_in_training(kernel_path):
     m = nn.MultiheadAttention(4, 2, kdim=3, batch_first=True, dtype=np.float64)
     q = dw.tensor(rand(2, 3, 4), requires_grad=True)
     kv = dw.tensor(rand(2, 5, 3, seed=1), requires_grad=True)
@@ -296,3 +298,76 @@ def test_luong_attention_formula_mask_and_gradcheck(score: str):
                           [dw.tensor(x, requires_grad=True) for x in (q, keys, vals)])
     with pytest.raises(ValueError, match="'dot' score needs"):
         nn.LuongAttention(4, 3, score="dot")
+
+
+# ---- the compiled softmax path against the NumPy path ------------------------------------------
+
+
+def _sdpa_both_paths(q, k, v, bias, scale, need_weights=False, gw=None):
+    """(out, weights, dq, dk, dv, dbias) of ScaledDotProductAttention, NumPy path and kernels."""
+    from deepwise import kernels
+    from deepwise.ops.attention import ScaledDotProductAttention
+
+    res = []
+    for on in (False, True):
+        with kernels.use_numba(on):
+            ts = [dw.from_numpy(x.copy()).requires_grad_(True) for x in (q, k, v)]
+            b = None if bias is None else dw.from_numpy(bias.copy()).requires_grad_(True)
+            o = ScaledDotProductAttention.apply(*ts, b, scale=scale, need_weights=need_weights)
+            o, w = o if need_weights else (o, None)
+            loss = (o * dw.from_numpy(np.cos(np.arange(o.data.size)).reshape(o.shape)
+                                      .astype(o.dtype))).sum()
+            if w is not None:
+                loss = loss + (w * dw.from_numpy(gw.astype(w.dtype))).sum()
+            loss.backward()
+            res.append([o.data, None if w is None else w.data] + [t.grad.data for t in ts]
+                       + [None if b is None else b.grad.data])
+    return res
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ["mha_views", "mask_rows", "grad_bias", "3d_weights"])
+def test_sdpa_kernel_equals_numpy_path(dtype, case):
+    from deepwise import kernels
+
+    if not kernels.available():
+        pytest.skip("numba is not installed: only the NumPy path is tested")
+    rng = np.random.default_rng(0)
+    n, h, n_l, n_s, e = 3, 2, 5, 7, 4
+    bias, need, gw = None, False, None
+    if case in ("mha_views", "mask_rows", "grad_bias"):
+        # q, k, v as nn.MultiheadAttention passes them: (N, H, T, d) views of (N, T, 3 H d)
+        qkv = rng.standard_normal((n, n_s, 3 * h * e)).astype(dtype)
+        q, k, v = (qkv[..., i * h * e:(i + 1) * h * e].reshape(n, n_s, h, e).transpose(0, 2, 1, 3)
+                   for i in range(3))
+        q = q[:, :, :n_l]
+    else:
+        q, k, v = (rng.standard_normal(s).astype(dtype) for s in ((6, n_l, e), (6, n_s, e),
+                                                                  (6, n_s, 3)))
+        need, gw = True, rng.standard_normal((6, n_l, n_s))
+    if case == "mask_rows":  # a key padding bias (N, 1, 1, S) and a causal (L, S) one
+        pad = np.zeros((n, 1, 1, n_s), dtype)
+        pad[0, ..., 4:] = -np.inf
+        causal = np.where(np.tri(n_l, n_s, dtype=bool), 0, -np.inf).astype(dtype)
+        causal[2] = -np.inf  # a query that sees no key: zero weights and output
+        bias = pad + causal
+    if case == "grad_bias":
+        bias = rng.standard_normal((h, n_l, n_s)).astype(dtype)
+    ref, fast = _sdpa_both_paths(q, k, v, bias, 0.37, need, gw)
+    tol = dict(rtol=2e-6, atol=2e-7) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-14)
+    for a, b in zip(ref, fast):
+        if a is None:
+            assert b is None
+            continue
+        assert a.dtype == b.dtype == dtype and a.shape == b.shape
+        np.testing.assert_allclose(b, a, **tol)
+    if case == "mask_rows":
+        assert np.all(fast[0][:, :, 2] == 0) and np.all(np.isfinite(fast[2]))
+
+
+def test_sdpa_output_memory_lets_the_head_merge_be_a_view(kernel_path):
+    """The (N, H, L, E) output lies in (N, L, H, E) memory: transpose(1, 2).reshape is free."""
+    q, k, v = (dw.tensor(rand(2, 3, 4, 5, seed=i).astype(np.float32)) for i in range(3))
+    out = F.scaled_dot_product_attention(q, k, v).data
+    merged = out.transpose(0, 2, 1, 3).reshape(2, 4, 15)
+    assert np.shares_memory(merged, out)

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, kernels
 from ..autograd import Function, ShapeError, unbroadcast
+from ..kernels import attention as kattn
 from ..tensor import Tensor
 from . import shape as _shape
 
@@ -43,6 +44,20 @@ def _safe_softmax(s: Any, xp: Any) -> Any:
     return s
 
 
+def _heads_apart(xp: Any, a: Any, b: Any, like: tuple | None = None) -> Any:
+    """Where ``a @ b`` (N, H, L, E) goes: an (N, H, L, E) view of (N, L, H, E) memory, so that
+    the caller's head merge ``x.transpose(1, 2).reshape(N, L, H * E)`` (and, for q/k/v's
+    gradients, the head split's backward) is a view, not a copy. None (matmul allocates) for
+    other ranks, for CuPy, or when the product's shape is not ``like`` (broadcast batch dims)."""
+    if xp is not np or a.ndim != 4 or b.ndim != 4:
+        return None
+    shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+    if like is not None and shape != tuple(like):
+        return None
+    n, h, n_l, e = shape
+    return np.empty((n, n_l, h, e), np.result_type(a, b)).transpose(0, 2, 1, 3)
+
+
 class ScaledDotProductAttention(Function):
     """out = P v, P = softmax(q k^T s + b);  dS = P * (dP - rowsum(dP * P)), dP = g v^T,
     dq = s dS k, dk = s dS^T q, dv = P^T g, db = dS.
@@ -57,10 +72,15 @@ class ScaledDotProductAttention(Function):
                 dropout_p: float = 0.0, need_weights: bool = False) -> Any:
         xp = backend.get_array_module(q)
         s = xp.matmul(q, xp.swapaxes(k, -1, -2))
-        s *= scale
-        if bias is not None:
-            s = s + bias
-        p = _safe_softmax(s, xp)
+        self.fast = kernels.enabled(s, *(() if bias is None else (bias,))) and \
+            kattn.serves(s, bias)
+        if self.fast:  # fast path: P = softmax(s * scale + bias) row by row, in place, one pass
+            p = kattn.softmax_forward(s, bias, scale)
+        else:
+            s *= scale
+            if bias is not None:
+                s = s + bias
+            p = _safe_softmax(s, xp)
         keep = None
         if dropout_p > 0:
             u = backend.default_generator().random(p.shape, dtype=np.float32)
@@ -69,7 +89,7 @@ class ScaledDotProductAttention(Function):
         pd = p if keep is None else p * keep
         self.q, self.k, self.v, self.p, self.pd, self.keep = q, k, v, p, pd, keep
         self.scale, self.bias_shape = scale, None if bias is None else bias.shape
-        out = xp.matmul(pd, v)
+        out = xp.matmul(pd, v, out=_heads_apart(xp, pd, v))
         return (out, pd) if need_weights else out
 
     def backward(self, g: Any, gw: Any = None) -> tuple:
@@ -77,22 +97,35 @@ class ScaledDotProductAttention(Function):
         q, k, v, p = self.q, self.k, self.v, self.p
         gv = None
         if self.needs_input_grad[2]:
-            gv = unbroadcast(xp.matmul(xp.swapaxes(self.pd, -1, -2), g), v.shape)
+            pdt = xp.swapaxes(self.pd, -1, -2)
+            gv = unbroadcast(xp.matmul(pdt, g, out=_heads_apart(xp, pdt, g, v.shape)), v.shape)
         dp = xp.matmul(g, xp.swapaxes(v, -1, -2))
         if gw is not None:
             dp += gw
         if self.keep is not None:
             dp *= self.keep
-        ds = dp - (dp * p).sum(axis=-1, keepdims=True)
-        ds *= p
         gb = None
-        if self.bias_shape is not None and self.needs_input_grad[3]:
-            gb = unbroadcast(ds, self.bias_shape)
-        ds *= self.scale
-        gq = unbroadcast(xp.matmul(ds, k), q.shape) if self.needs_input_grad[0] else None
-        gk = None
+        want_gb = self.bias_shape is not None and self.needs_input_grad[3]
+        if self.fast and dp.shape == p.shape:
+            # fast path: ds = (dp - rowsum(dp * p)) * p * scale, in place on dp, one pass per row
+            ds = kattn.softmax_backward(dp, p, 1.0 if want_gb else self.scale)
+            if want_gb:  # gb may be ds itself (a bias of the scores' shape): scale a copy
+                gb = unbroadcast(ds, self.bias_shape)
+                ds = ds * self.scale
+        else:
+            ds = dp - (dp * p).sum(axis=-1, keepdims=True)
+            ds *= p
+            if want_gb:
+                gb = unbroadcast(ds, self.bias_shape)
+                ds = ds * self.scale
+            else:
+                ds *= self.scale
+        gq = gk = None
+        if self.needs_input_grad[0]:
+            gq = unbroadcast(xp.matmul(ds, k, out=_heads_apart(xp, ds, k, q.shape)), q.shape)
         if self.needs_input_grad[1]:
-            gk = unbroadcast(xp.matmul(xp.swapaxes(ds, -1, -2), q), k.shape)
+            dst = xp.swapaxes(ds, -1, -2)
+            gk = unbroadcast(xp.matmul(dst, q, out=_heads_apart(xp, dst, q, k.shape)), k.shape)
         return gq, gk, gv, gb
 
 
