@@ -9,7 +9,7 @@ the same order as the NumPy rule, so the result is the same bit for bit (float32
 The arrays are C-contiguous, of any shape (:func:`contiguous` says so; the optimizer keeps its
 NumPy path otherwise); the kernels walk them as 1-D.
 
-These kernels are compiled with numba's ``error_model="numpy"`` (see :func:`_jit`): a float
+These kernels rely on ``kernels.jit``'s ``error_model="numpy"``: a float
 division by zero gives inf/NaN as NumPy's does (numba's default raises ZeroDivisionError, e.g.
 Adam with eps=0 and a zero gradient), and without that per-element check LLVM vectorises the
 loop: Adam over the MLP's 269k float32 parameters 1.43 ms -> 0.28 ms.
@@ -19,18 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _numba, jit
+from . import jit
 
 __all__ = ["DTYPES", "contiguous", "scalars", "adam_step", "sgd_step"]
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # numba has no float16
-
-
-def _jit(fn):
-    """:func:`deepwise.kernels.jit` with ``error_model="numpy"`` (division as in NumPy)."""
-    if _numba is None:
-        return jit(fn)
-    return _numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
 
 
 def contiguous(*arrays: np.ndarray) -> bool:
@@ -48,7 +41,7 @@ def scalars(dtype: np.dtype, *values: float) -> np.ndarray:
     return np.array(values, dtype)
 
 
-@_jit
+@jit
 def adam_step(p, g, m, v, vmax, sc, decoupled, l2, amsgrad, maximize):  # pragma: no cover
     """Adam/AdamW for one parameter, in place on p, m, v (and vmax if amsgrad), one pass:
     d = +-g (+ wd p); m += (d - m)(1 - b1); v = b2 v + (1 - b2) d d; v^ = max(vmax, v);
@@ -81,7 +74,7 @@ def adam_step(p, g, m, v, vmax, sc, decoupled, l2, amsgrad, maximize):  # pragma
         p[i] = pi + (mi * neg_step_size) / (np.sqrt(vi) / bias2_sqrt + eps)
 
 
-@_jit
+@jit
 def sgd_step(p, g, buf, sc, first, use_momentum, nesterov, l2, maximize):  # pragma: no cover
     """SGD for one parameter, in place on p (and the momentum buffer), one pass:
     d = +-g (+ wd p); b = d on the first step, else b = mu b + (1 - tau) d;
