@@ -170,6 +170,19 @@ def test_conv_kernels_im2col_col2im_are_adjoint():
     np.testing.assert_allclose((cols * c).sum(), (x * back).sum(), rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.int64])
+def test_conv2d_other_dtypes_take_the_numpy_path(dtype, kernel_path):
+    """float16 and integer convs (no compiled kernels for them) give the float64 result."""
+    x, w = rand(2, 3, 5, 6, high=3).round(), rand(4, 3, 3, 3, seed=1, high=3).round()
+    want = dw.conv2d(dw.from_numpy(x), dw.from_numpy(w), padding=1, stride=(1, 2)).data
+    xt, wt = dw.from_numpy(x.astype(dtype)), dw.from_numpy(w.astype(dtype))
+    y = dw.conv2d(xt, wt, padding=1, stride=(1, 2))
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y.data.astype(np.float64), want, rtol=1e-2)
+    yt = dw.conv_transpose2d(xt, wt.transpose(0, 1), stride=2)
+    assert yt.dtype == dtype
+
+
 def _t(*shape):
     return dw.zeros(*shape)
 

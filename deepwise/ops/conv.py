@@ -185,10 +185,16 @@ def _pad(xh: np.ndarray, pads: tuple, size: tuple | None = None) -> np.ndarray:
     return out
 
 
+def _compiled(*arrays: np.ndarray) -> bool:
+    """Whether the compiled kernels take these arrays: NumPy float32/float64 (the kernels are
+    compiled for those; float16 or integer convs take the NumPy path)."""
+    return kernels.enabled(*arrays) and all(a.dtype in (np.float32, np.float64) for a in arrays)
+
+
 def _windows(xh: np.ndarray, groups: int, ksize: tuple, stride: tuple, dil: tuple, pads: tuple,
              out_hw: tuple, size: tuple | None = None) -> np.ndarray:
     """The im2col matrix (G, N*Ho*Wo, kh*kw*C/G) of an NHWC input zero-padded by ``pads``."""
-    if kernels.enabled(xh):
+    if _compiled(xh):
         return kconv.im2col(xh, groups, ksize, stride, dil, pads, out_hw)
     return _im2col(_pad(xh, pads, size), groups, ksize, stride, dil, out_hw)
 
@@ -199,7 +205,7 @@ def _spread(src: np.ndarray, w: np.ndarray, groups: int, full_hw: tuple, stride:
     ``crop = (top, left, (H, W))`` keeps full[:, top:top+H, left:left+W] of the (N, *full_hw,
     G*B) result - conv2d's input gradient (the padding dropped), conv_transpose2d's output."""
     top, left, hw = crop
-    if kernels.enabled(src, w):
+    if _compiled(src, w):
         return _spread_kernel(src, w, groups, stride, dil, crop)
     full = _col2im(src, w, groups, full_hw, stride, dil)
     return full[:, top:top + hw[0], left:left + hw[1]]
