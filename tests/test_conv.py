@@ -128,7 +128,9 @@ def test_conv2d_channels_last_input_float32_parity(groups, stride, dilation, pad
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
 @pytest.mark.parametrize("one_image_blocks", [False, True])
-def test_conv2d_kernel_path_matches_numpy_path(dtype, layout, one_image_blocks, monkeypatch):
+@pytest.mark.parametrize("groups", [1, 2])
+def test_conv2d_kernel_path_matches_numpy_path(dtype, layout, one_image_blocks, groups,
+                                               monkeypatch):
     """The compiled path gives the NumPy path's results bit for bit: the same forward (the same
     im2col matrix, the same GEMM), weight and bias gradients, and input gradient (one GEMM for
     all offsets + a scatter instead of one GEMM per offset: each entry is the same dot product,
@@ -139,13 +141,14 @@ def test_conv2d_kernel_path_matches_numpy_path(dtype, layout, one_image_blocks, 
     xs = rand(4, 6, 7, 8).astype(dtype)  # NHWC memory: (N, C, H, W) = (4, 8, 6, 7)
     x = np.ascontiguousarray(xs.transpose(0, 3, 1, 2)) if layout == "nchw" else xs.transpose(
         0, 3, 1, 2)
-    w, b = rand(10, 4, 3, 2, seed=1).astype(dtype), rand(10, seed=2).astype(dtype)
-    g = rand(4, 10, 3, 9, seed=3).astype(dtype)
+    w = rand(10, 8 // groups, 3, 2, seed=1).astype(dtype)
+    b, g = rand(10, seed=2).astype(dtype), rand(4, 10, 3, 9, seed=3).astype(dtype)
     res = []
     for on in (False, True):
         with kernels.use_numba(on):
             xt, wt, bt = (dw.from_numpy(a.copy(order="K")).requires_grad_() for a in (x, w, b))
-            y = dw.conv2d(xt, wt, bt, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2)
+            y = dw.conv2d(xt, wt, bt, stride=(2, 1), padding=(1, 2), dilation=(1, 2),
+                          groups=groups)
             y.backward(dw.from_numpy(g))
             res.append([y.data, xt.grad.data, wt.grad.data, bt.grad.data])
     (y0, dx0, dw0, db0), (y1, dx1, dw1, db1) = res
