@@ -50,12 +50,12 @@ def test_elu(x):
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
 @pytest.mark.parametrize("x", SHAPES)
-def test_gelu(x, approximate):
+def test_gelu(x, approximate, kernel_path):
     check_op(lambda t: F.gelu(t, approximate=approximate), [4 * x],
              lambda t: TF.gelu(t, approximate=approximate))
 
 
-def test_gelu_tails_match_torch():
+def test_gelu_tails_match_torch(kernel_path):
     x = np.linspace(-12, 12, 241)
     check_op(F.gelu, [x], TF.gelu if TF else None, check_grad=False)
     check_op(lambda t: F.gelu(t, approximate="tanh"), [x],
@@ -261,9 +261,10 @@ def _dense_layouts(x: np.ndarray) -> dict:
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("op", ["relu", "leaky_relu", "leaky_relu_1.5", "dropout"])
+@pytest.mark.parametrize("op", ["relu", "leaky_relu", "leaky_relu_1.5", "dropout", "gelu",
+                                "gelu_tanh"])
 def test_kernel_equals_numpy_path(op, dtype):
-    """deepwise.kernels' one-pass ReLU / LeakyReLU / dropout give the NumPy path's values and
+    """deepwise.kernels' one-pass ReLU / LeakyReLU / dropout / GELU give the NumPy path's values and
     gradients bit for bit, for every layout (the gradient in the input's layout or not), keep
     the input's layout, and dropout draws the same mask from the same seed."""
     from deepwise import kernels
@@ -271,8 +272,11 @@ def test_kernel_equals_numpy_path(op, dtype):
         pytest.skip("numba is not installed: the kernel path is not tested")
     fn = {"relu": F.relu, "leaky_relu": lambda t: F.leaky_relu(t, 0.1),
           "leaky_relu_1.5": lambda t: F.leaky_relu(t, 1.5),
-          "dropout": lambda t: F.dropout(t, 0.3)}[op]
+          "dropout": lambda t: F.dropout(t, 0.3), "gelu": F.gelu,
+          "gelu_tanh": lambda t: F.gelu(t, approximate="tanh")}[op]
     x = np.round(rand(3, 4, 5, 6, seed=4) * 4) / 2  # exact zeros at the kink
+    if op.startswith("gelu"):  # and both tails, past the clamp at |x| / sqrt2 = 6
+        x = x + rand(3, 4, 5, 6, seed=6) * np.where(rand(3, 4, 5, 6, seed=7) > 0.5, 6, 0.3)
     g = rand(3, 4, 5, 6, seed=5)
     for xl, xa in _dense_layouts(x.astype(dtype)).items():
         for gl, ga in _dense_layouts(g.astype(dtype)).items():
@@ -287,8 +291,13 @@ def test_kernel_equals_numpy_path(op, dtype):
                 assert y.dtype == dtype and t.grad.dtype == dtype
                 res.append((y.data, t.grad.data))
             (y0, g0), (y1, g1) = res
-            np.testing.assert_array_equal(y1, y0, err_msg=f"{xl} {gl}")
-            np.testing.assert_array_equal(g1, g0, err_msg=f"{xl} {gl}")
+            if op.startswith("gelu"):  # the same arithmetic; compiled code rounds 1 ulp apart
+                tol = dict(rtol=4e-7, atol=1e-30) if dtype == np.float32 else dict(rtol=1e-15)
+                np.testing.assert_allclose(y1, y0, err_msg=f"{xl} {gl}", **tol)
+                np.testing.assert_allclose(g1, g0, err_msg=f"{xl} {gl}", **tol)
+            else:
+                np.testing.assert_array_equal(y1, y0, err_msg=f"{xl} {gl}")
+                np.testing.assert_array_equal(g1, g0, err_msg=f"{xl} {gl}")
             if xl in ("contiguous", "channels_last") and op != "dropout":
                 assert y1.strides == xa.strides
 
@@ -296,7 +305,8 @@ def test_kernel_equals_numpy_path(op, dtype):
 def test_float16_takes_the_numpy_path(kernel_path):
     """numba has no float16: half inputs run (the NumPy path) and agree with float32."""
     x = rand(4, 6, seed=6)
-    for fn in (F.relu, lambda t: F.leaky_relu(t, 0.1), lambda t: F.dropout(t, 0.3)):
+    for fn in (F.relu, lambda t: F.leaky_relu(t, 0.1), lambda t: F.dropout(t, 0.3), F.gelu,
+               lambda t: F.gelu(t, approximate="tanh")):
         res = []
         for dtype in (np.float16, np.float32):
             dw.manual_seed(5)

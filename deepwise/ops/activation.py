@@ -249,6 +249,15 @@ class GELU(Function):
     def forward(self, x: np.ndarray, approximate: str = "none") -> np.ndarray:
         xp = get_array_module(x)
         self.x, self.approximate = x, approximate
+        if kernels.enabled(x):  # fast path: the arithmetic below in two passes around exp/tanh
+            fused = (kact.gelu_tanh_forward(x, _TANH_K, 0.044715) if approximate == "tanh" else
+                     kact.gelu_erf_forward(x, _ERFCX_P, _ERFCX_Q, _SQRT1_2))
+            if fused is not None:
+                if approximate == "tanh":
+                    y, self.t = fused
+                else:
+                    y, self.cdf, self.pdf = fused
+                return y
         if approximate == "tanh":
             t = x * x
             t *= 0.044715 * _TANH_K
@@ -264,6 +273,12 @@ class GELU(Function):
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         x = self.x
+        if kernels.enabled(g, x):  # fast path: the same dx in one pass
+            d = (kact.gelu_tanh_backward(x, self.t, g, _TANH_K, 0.044715)
+                 if self.approximate == "tanh" else
+                 kact.gelu_erf_backward(x, self.pdf, self.cdf, g, _INV_SQRT_2PI))
+            if d is not None:
+                return d
         if self.approximate == "tanh":
             t = self.t
             d = x * x
