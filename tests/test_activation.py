@@ -147,7 +147,7 @@ def test_softplus(beta, threshold):
 
 @pytest.mark.parametrize("dim", [0, 1, -1])
 @pytest.mark.parametrize("op", ["softmax", "log_softmax"])
-def test_softmax(op, dim):
+def test_softmax(op, dim, kernel_path):
     x = 3 * rand(2, 1, 5, seed=5)
     check_op(lambda t: getattr(F, op)(t, dim), [x], lambda t: getattr(TF, op)(t, dim))
     check_op(lambda t: getattr(t, op)(dim), [x], lambda t: getattr(t, op)(dim))
@@ -158,7 +158,7 @@ def test_softmax(op, dim):
 
 
 @pytest.mark.parametrize("op", ["softmax", "log_softmax"])
-def test_softmax_huge_logits_stay_finite(op):
+def test_softmax_huge_logits_stay_finite(op, kernel_path):
     x = np.array([[1e4, 0.0, -1e4, 1e4 - 1], [-1e4, -1e4, -1e4 + 2, -1e4 + 1]])
     for dtype in (np.float32, np.float64):
         t = dw.tensor(x, dtype=dtype, requires_grad=True)
@@ -171,7 +171,37 @@ def test_softmax_huge_logits_stay_finite(op):
     np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-6)
 
 
-def test_softmax_dtype_and_scalar():
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_softmax_kernel_equals_numpy_path(op, dtype):
+    """The row kernels (last dim, C-contiguous) give the NumPy path's values and gradients, also
+    with -inf logits and an all -inf row (NaN on both paths, as in PyTorch), short and long rows."""
+    from deepwise import kernels
+    if not kernels.available():
+        pytest.skip("numba is not installed: the kernel path is not tested")
+    for shape in ((3, 5, 7), (2, 128), (2, 6104), (4, 1)):
+        x = (4 * rand(*shape, seed=9)).astype(dtype)
+        x.reshape(-1, shape[-1])[0, :2] = -np.inf
+        if shape[-1] > 1:
+            x.reshape(-1, shape[-1])[1] = -np.inf
+        g = rand(*shape, seed=10).astype(dtype)
+        res = []
+        for flag in (False, True):
+            t = dw.from_numpy(x.copy()).requires_grad_(True)
+            with kernels.use_numba(flag), np.errstate(invalid="ignore"):
+                y = getattr(F, op)(t, dim=-1)
+                y.backward(dw.from_numpy(g))
+            assert y.dtype == dtype and t.grad.dtype == dtype
+            res.append((y.data, t.grad.data))
+        (y0, g0), (y1, g1) = res
+        tol = dict(rtol=1e-6, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(y1, y0, err_msg=str(shape), **tol)
+        np.testing.assert_allclose(g1, g0, err_msg=str(shape), **tol)
+        if shape[-1] > 1:
+            assert np.all(np.isnan(y1.reshape(-1, shape[-1])[1]))
+
+
+def test_softmax_dtype_and_scalar(kernel_path):
     x = dw.tensor([1.0, 2.0, 3.0])
     assert F.softmax(x, 0, dtype=dw.float64).dtype == np.float64
     assert F.log_softmax(x, -1, dtype=dw.float64).dtype == np.float64

@@ -16,6 +16,7 @@ from .. import backend, kernels
 from ..autograd import Function, ShapeError
 from ..backend import default_generator, get_array_module
 from ..kernels import activation as kact
+from ..kernels import attention as kattn
 from ..tensor import Tensor, check_dtypes
 from .arith import cast
 
@@ -529,6 +530,9 @@ class Softmax(Function):
     def forward(self, x: np.ndarray, dim: int = -1) -> np.ndarray:
         xp = get_array_module(x)
         self.dim = dim
+        if kernels.enabled(x) and kattn.rows(x, dim, forward=True):
+            self.out = kattn.softmax_rows_forward(x)  # fast path: the same, a short row at a time
+            return self.out
         y = x - x.max(axis=dim, keepdims=True)  # the largest exponent is 0: no overflow
         xp.exp(y, out=y)
         y /= y.sum(axis=dim, keepdims=True)
@@ -538,6 +542,10 @@ class Softmax(Function):
     def backward(self, g: np.ndarray) -> np.ndarray:
         xp = get_array_module(g)
         y = self.out
+        if kernels.enabled(g, y) and kattn.rows(y, self.dim):  # fast path: one pass per row
+            d = kattn.softmax_rows_backward(g, y)
+            if d is not None:
+                return d
         d = g * y
         s = d.sum(axis=self.dim, keepdims=True)
         xp.subtract(g, s, out=d)
@@ -567,6 +575,9 @@ class LogSoftmax(Function):
     def forward(self, x: np.ndarray, dim: int = -1) -> np.ndarray:
         xp = get_array_module(x)
         self.dim = dim
+        if kernels.enabled(x) and kattn.rows(x, dim, forward=True):
+            self.out = kattn.log_softmax_rows(x)  # fast path: the same, a short row at a time
+            return self.out
         y = x - x.max(axis=dim, keepdims=True)
         y -= xp.log(xp.exp(y).sum(axis=dim, keepdims=True))
         self.out = y
@@ -574,6 +585,10 @@ class LogSoftmax(Function):
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         xp = get_array_module(g)
+        if kernels.enabled(g, self.out) and kattn.rows(self.out, self.dim):  # fast path
+            d = kattn.log_softmax_rows_backward(g, self.out)  # exp(y), then one pass per row
+            if d is not None:
+                return d
         d = xp.exp(self.out)
         d *= g.sum(axis=self.dim, keepdims=True)
         xp.subtract(g, d, out=d)
