@@ -55,6 +55,16 @@ def test_gelu(x, approximate, kernel_path):
              lambda t: TF.gelu(t, approximate=approximate))
 
 
+def test_gelu_numpy_path_in_blocks_gives_the_same_values():
+    from deepwise.ops import activation as A
+    x = rand(5, 3 * A._BLOCK // 5 + 7, seed=11).astype(np.float32) * 8
+    c0, p0 = A._normal_cdf(x)
+    c1, p1 = A._normal_cdf_blocked(x)
+    assert c1.shape == p1.shape == x.shape
+    np.testing.assert_array_equal(c1, c0)
+    np.testing.assert_array_equal(p1, p0)
+
+
 def test_gelu_tails_match_torch(kernel_path):
     x = np.linspace(-12, 12, 241)
     check_op(F.gelu, [x], TF.gelu if TF else None, check_grad=False)

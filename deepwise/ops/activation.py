@@ -237,6 +237,22 @@ def _normal_cdf(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cdf, e
 
 
+_BLOCK = 65536
+
+
+def _normal_cdf_blocked(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_normal_cdf`` over blocks of 65536 elements, so that its ~25 NumPy passes run in the
+    cache (1M float32: 12 ms instead of 34 ms, 2 threads, machine under load); the same values.
+    Large C-contiguous NumPy arrays only (CuPy and small or strided arrays: in one go)."""
+    if type(x) is not np.ndarray or not x.flags.c_contiguous or x.size <= 2 * _BLOCK:
+        return _normal_cdf(x)
+    xf = x.reshape(-1)
+    cdf, pdf = np.empty_like(xf), np.empty_like(xf)
+    for i in range(0, xf.size, _BLOCK):
+        cdf[i:i + _BLOCK], pdf[i:i + _BLOCK] = _normal_cdf(xf[i:i + _BLOCK])
+    return cdf.reshape(x.shape), pdf.reshape(x.shape)
+
+
 _TANH_K = math.sqrt(2.0 / math.pi)
 
 
@@ -269,7 +285,7 @@ class GELU(Function):
             out *= x
             out *= 0.5
             return out
-        self.cdf, self.pdf = _normal_cdf(x)
+        self.cdf, self.pdf = _normal_cdf_blocked(x)
         return x * self.cdf
 
     def backward(self, g: np.ndarray) -> np.ndarray:
