@@ -12,6 +12,14 @@ keys a query may **attend** (True = take part); a float mask is **added** to the
 (``-inf`` removes a key). ``is_causal`` keeps key j <= query i (top-left aligned, as PyTorch
 does); it cannot be given together with ``attn_mask`` (PyTorch raises too). A query row with
 every key masked gets all-zero weights and a zero output (PyTorch 2.13 does the same here).
+
+Speed: with numba (``deepwise.kernels.attention``) the softmax and its backward run a row at a
+time (scale, mask add, max and shift in one pass; NumPy's exp; sum and divide in a second; the
+backward in one pass) instead of NumPy's five or six sweeps over the scores. For 4-D inputs
+(N, H, L, E) on NumPy the output and the q/k/v gradients are written into (N, L, H, E) memory,
+so ``nn.MultiheadAttention``'s head merge (and its head split's backward) is a view. Encoder
+layer d256/4 heads/seq 32/batch 32, 2 threads: forward 2.2 -> 1.3 ms, backward 2.2 -> 2.1 ms,
+the head-merge copies (0.7 ms) gone.
 """
 
 from __future__ import annotations
