@@ -179,6 +179,27 @@ def _layouts(x: np.ndarray) -> dict:
             "padded_view": padded[:, 1:-1, 1:-1].transpose(0, 3, 1, 2)}
 
 
+def _both_paths(pool, x: np.ndarray, g: np.ndarray, dtype) -> dict:
+    """Run ``pool`` (input tensor -> tuple of output tensors, the first the pooled values) with
+    deepwise.kernels off and on, for every layout of the input and of the upstream gradient:
+    {(kernels on, input layout, gradient layout): (output arrays..., input gradient)}."""
+    from deepwise import kernels
+    if not kernels.available():
+        pytest.skip("numba is not installed: the kernel path is not tested")
+    results = {}
+    for flag in (False, True):
+        for xl, xa in _layouts(x.astype(dtype)).items():
+            for gl in ("nchw", "channels_last", "padded_view"):
+                t = dw.from_numpy(xa).requires_grad_(True)
+                with kernels.use_numba(flag):
+                    outs = pool(t)
+                    ga = _layouts(g[:, :, :outs[0].shape[2], :outs[0].shape[3]].astype(dtype))[gl]
+                    outs[0].backward(dw.from_numpy(ga))
+                assert outs[0].dtype == dtype and t.grad.dtype == dtype
+                results[flag, xl, gl] = tuple(o.data for o in outs) + (t.grad.data,)
+    return results
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kw", MAX_CASES + [dict(kernel_size=2, stride=1),
                                             dict(kernel_size=4, stride=3, padding=2)])
@@ -187,24 +208,12 @@ def test_max_pool2d_kernel_equals_numpy_path(kw, dtype):
     input and of the upstream gradient: the same maxima, indices and gradients (bit for bit;
     overlapping windows add in another order: to rounding), and the kernel's output is in NHWC
     memory."""
-    from deepwise import kernels
-    if not kernels.available():
-        pytest.skip("numba is not installed: the kernel path is not tested")
     x = np.round(rand(3, 8, 9, 11) * 3)  # ties, as after a ReLU; 8 channels: NCHW takes the
     g = rand(3, 8, 9, 11, seed=2)          # kernel too
-    results = {}
-    for flag in (False, True):
-        for xl, xa in _layouts(x.astype(dtype)).items():
-            for gl in ("nchw", "channels_last", "padded_view"):
-                t = dw.from_numpy(xa).requires_grad_(True)
-                with kernels.use_numba(flag):
-                    out, idx = dw.max_pool2d(t, **kw, return_indices=True)
-                    ga = _layouts(g[:, :, :out.shape[2], :out.shape[3]].astype(dtype))[gl]
-                    out.backward(dw.from_numpy(ga))
-                assert out.dtype == dtype and t.grad.dtype == dtype
-                if flag:  # the kernel writes the output in NHWC memory
-                    assert out.data.strides[1] < out.data.strides[3]
-                results[flag, xl, gl] = out.data, idx.data, t.grad.data
+    results = _both_paths(lambda t: dw.max_pool2d(t, **kw, return_indices=True), x, g, dtype)
+    for (flag, *_), (out, _, _) in results.items():
+        if flag:  # the kernel writes the output in NHWC memory
+            assert out.strides[1] < out.strides[3]
     ref_out, ref_idx, ref_grad = results[False, "nchw", "nchw"]
     overlap = kw.get("stride", kw["kernel_size"]) != kw["kernel_size"]
     for key, (out, idx, grad) in results.items():
@@ -225,21 +234,8 @@ def test_avg_pool2d_kernel_equals_numpy_path(kw, dtype):
     """deepwise.kernels' average pool against the NumPy reference for every layout of input
     and gradient: the same values and gradients (bit for bit where both add in the same order:
     windows of up to 4 elements that do not overlap; else to rounding)."""
-    from deepwise import kernels
-    if not kernels.available():
-        pytest.skip("numba is not installed: the kernel path is not tested")
     x, g = rand(3, 8, 9, 11), rand(3, 8, 9, 11, seed=2)
-    results = {}
-    for flag in (False, True):
-        for xl, xa in _layouts(x.astype(dtype)).items():
-            for gl in ("nchw", "channels_last", "padded_view"):
-                t = dw.from_numpy(xa).requires_grad_(True)
-                with kernels.use_numba(flag):
-                    out = dw.avg_pool2d(t, **kw)
-                    ga = _layouts(g[:, :, :out.shape[2], :out.shape[3]].astype(dtype))[gl]
-                    out.backward(dw.from_numpy(ga))
-                assert out.dtype == dtype and t.grad.dtype == dtype
-                results[flag, xl, gl] = out.data, t.grad.data
+    results = _both_paths(lambda t: (dw.avg_pool2d(t, **kw),), x, g, dtype)
     ref_out, ref_grad = results[False, "nchw", "nchw"]
     k = kw["kernel_size"]
     exact = kw.get("stride", k) == k and np.prod(k) <= 4
