@@ -117,7 +117,8 @@ def test_adaptive_max_pool2d_ties_unbatched():
                                         ("bilinear", True)])
 @pytest.mark.parametrize("kw", [dict(scale_factor=2), dict(size=(5, 11)),
                                 dict(scale_factor=1.7), dict(scale_factor=(0.5, 2.3)),
-                                dict(size=(9, 4)),
+                                dict(size=(9, 4)), dict(size=(12, 5)),
+                                dict(scale_factor=(4, 1)), dict(scale_factor=3),
                                 dict(scale_factor=3, recompute_scale_factor=True)])
 def test_interpolate_2d(kw, mode, align):
     check_op(lambda x: dw.interpolate(x, **kw, mode=mode, align_corners=align), [rand(2, 3, 6, 5)],
