@@ -144,6 +144,24 @@ def test_centernet_shapes_errors_and_checkpoint(tmp_path):
     assert models.build({"model": "centernet", "width": 4}).config["width"] == 4
 
 
+def test_stride_two_centernet_and_its_checkpoint(tmp_path):
+    model = CenterNet(width=4, head_channels=8, stride=2)
+    out = model(dw.zeros(2, 3, 32, 48))
+    assert out["heatmap"].shape == (2, 1, 16, 24) and out["size"].shape == (2, 2, 16, 24)
+    assert model.features(dw.zeros(1, 3, 32, 48)).shape == (1, model.feature_channels, 16, 24)
+    path = tmp_path / "det2.safetensors"
+    dw.io.save_model(path, model, config={"model": "centernet", **model.config})
+    again, _ = D.load_detector(path)
+    assert again.stride == 2 and "stride=2" in repr(again)
+    x = np.random.default_rng(0).random((1, 3, 32, 48)).astype(np.float32)
+    a, b = model.detect(x, threshold=0.0, k=5), again.detect(x, threshold=0.0, k=5)
+    np.testing.assert_allclose(a[0][0], b[0][0])
+    # the stride-4 model's checkpoint has no stride key: it still loads as stride 4
+    assert "stride" not in CenterNet(width=4).config
+    with pytest.raises(ValueError, match="stride must be 2 or 4, got 8"):
+        CenterNet(width=4, stride=8)
+
+
 def test_flip_test_averages_the_mirrored_heatmap():
     dw.manual_seed(1)
     model = CenterNet(width=4, head_channels=8)
@@ -161,15 +179,16 @@ def test_flip_test_averages_the_mirrored_heatmap():
     assert not np.allclose(np.sort(plain)[-5:], np.sort(s)[-5:])
 
 
-def test_loss_falls_on_one_batch():
+@pytest.mark.parametrize("stride", [4, 2])
+def test_loss_falls_on_one_batch(stride):
     # the same batch, 30 steps: the model fits it (a bound an untrained model misses)
     rows = np.array([[f, p, 2.0 + 0.2 * f + p, 1.0 + p] for f in range(5) for p in range(3)])
     src = D.FrameSource.__new__(D.FrameSource)
     src.rows, src.rigs, src.seed, src.n_cameras, src.size = [rows], 1, 0, 2, (64, 48)
     src._cache, src.rng = {}, np.random.default_rng(0)
     images, boxes, ign = src.batch(4)
-    targets = D.make_targets(boxes, images.shape[2:], 4, ign)
-    model = CenterNet(width=4, head_channels=8)
+    targets = D.make_targets(boxes, images.shape[2:], stride, ign)
+    model = CenterNet(width=4, head_channels=8, stride=stride)
     opt = dw.optim.Adam(model.parameters(), lr=5e-3)
     first = None
     for _ in range(30):
@@ -198,6 +217,19 @@ def test_train_command(tmp_path, capsys):
     model, ckpt = D.load_detector(tmp_path / "detector.safetensors")
     assert ckpt["test_scene"] == "zara1"
     assert "held-out zara1" in capsys.readouterr().out
+    args = _parser().parse_args(["train", "detector", "--out", str(tmp_path), "--minutes",
+                                 "0.02", "--width", "4", "--batch-size", "2", "--eval-frames",
+                                 "2", "--data", str(root), "--val-scene", "zara2", "--stride",
+                                 "2"])
+    assert args.func(args) == 0
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["validation"]["frames"] == 2 * 2 * 3 and res["args"]["stride"] == 2
+    out = capsys.readouterr().out
+    assert "held-out zara2 (validation)" in out and "crowds_zara02" not in out.split(";")[0]
+    bad = _parser().parse_args(["train", "detector", "--out", str(tmp_path), "--val-scene",
+                                "zara01", "--data", str(root)])
+    with pytest.raises(D.CommandError, match="is the test scene"):
+        bad.func(bad)
     bad = _parser().parse_args(["train", "detector", "--out", str(tmp_path), "--minutes", "0"])
     with pytest.raises(D.CommandError, match="--minutes must be positive"):
         bad.func(bad)

@@ -247,25 +247,38 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_files, test_files = scene_files(args.data, args.test_scene)
     except eth_ucy.DatasetNotFoundError as e:
         raise CommandError(f"{e}; or pass --data DIR") from None
+    val_files: list[Path] = []
+    if args.val_scene is not None:
+        val_key = eth_ucy.scene_name(args.val_scene)
+        if val_key == eth_ucy.scene_name(args.test_scene):
+            raise CommandError(f"--val-scene {args.val_scene!r} is the test scene")
+        val_files = [f for f in train_files if f.stem in eth_ucy.SCENES[val_key]]
+        train_files = [f for f in train_files if f not in val_files]
     os.makedirs(args.out, exist_ok=True)
     backend.manual_seed(args.seed)
-    model = CenterNet(width=args.width)
-    print(f"training on {', '.join(f.stem for f in train_files)}; held out: "
-          f"{', '.join(f.stem for f in test_files)}; {sum(p.data.size for p in model.parameters())}"
-          f" parameters, {args.minutes:g} minutes")
+    model = CenterNet(width=args.width, stride=args.stride)
+    held = ", ".join(f.stem for f in test_files + val_files)
+    print(f"training on {', '.join(f.stem for f in train_files)}; held out: {held}; "
+          f"{sum(p.data.size for p in model.parameters())} parameters, stride {model.stride}, "
+          f"{args.minutes:g} minutes")
     source = FrameSource(train_files, seed=args.seed)
     history = train_detector(model, source, seconds=60.0 * args.minutes,
                              batch_size=args.batch_size, lr=args.lr, seed=args.seed)
-    frames = test_frames(test_files, args.eval_frames)
-    result = evaluate_detector(model, frames)
-    print(f"held-out {args.test_scene}: {result['frames']} frames, {result['boxes']} boxes: "
-          f"AP@0.5 {result['ap50']:.3f}  AP@0.75 {result['ap75']:.3f}  "
-          f"AP@0.5:0.95 {result['ap']:.3f}  ({history['steps']} steps)")
+    scores = {}
+    for name, files in ([("validation", val_files)] if val_files else []) + [("test", test_files)]:
+        scores[name] = result = evaluate_detector(model, test_frames(files, args.eval_frames))
+        scene = args.val_scene if name == "validation" else args.test_scene
+        print(f"held-out {scene} ({name}): {result['frames']} frames, {result['boxes']} boxes: "
+              f"AP@0.5 {result['ap50']:.3f}  AP@0.75 {result['ap75']:.3f}  "
+              f"AP@0.5:0.95 {result['ap']:.3f}  ({history['steps']} steps)")
+    result = scores["test"]
     path = os.path.join(args.out, "detector.safetensors")
     save_model(path, model, config={"model": MODEL_NAME, **model.config},
                test_scene=eth_ucy.scene_name(args.test_scene), ap50=float(result["ap50"]))
     with atomic_write(os.path.join(args.out, "results.json")) as f:
-        json.dump({"test_scene": args.test_scene, "result": result, "steps": history["steps"],
+        json.dump({"test_scene": args.test_scene, "result": result,
+                   **({"validation": scores["validation"]} if val_files else {}),
+                   "steps": history["steps"],
                    "loss": history["loss"][::10],
                    "args": {k: v for k, v in vars(args).items() if k != "func"}}, f, indent=1)
     print(f"wrote {path}")
@@ -284,7 +297,12 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--test-scene", default="zara1", help="held-out scene (eth, univ, zara1, "
                    "zara2)")
     p.add_argument("--data", default=None, help="the ETH/UCY folder; default $DEEPWISE_DATA")
+    p.add_argument("--val-scene", default=None, help="a scene also held out from training and "
+                   "scored (for choosing a recipe without looking at the test scene)")
     p.add_argument("--width", type=int, default=16, help="backbone width (channels)")
+    p.add_argument("--stride", type=int, default=4, choices=(2, 4),
+                   help="output stride of the heatmap (2: finer, for small figures; ~1.6x the "
+                        "compute)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--eval-frames", type=int, default=60, help="frames per held-out rig")

@@ -339,7 +339,7 @@ def _forecast_cost(rows: np.ndarray, records: list[dict[str, Any]], matches: lis
 def appearance_features(detector: CenterNet, renderer: SceneRenderer, frames: Iterable[int],
                         batch_size: int = 48, min_visible: float = 0.3
                         ) -> dict[int, dict[int, np.ndarray]]:
-    """``{frame: {pedestrian id: vector (2 width + 1,)}}``: the frozen detector's stride-4
+    """``{frame: {pedestrian id: vector (feature_channels + 1,)}}``: the frozen detector's
     features (:meth:`CenterNet.features`) at the centre cell of the person's box, in the
     camera that sees them best (the largest visible fraction x box height among views where
     at least ``min_visible`` of them shows), then a 1 (seen). People no camera sees that well
@@ -438,7 +438,7 @@ def feature_experiment(detector: CenterNet, test_scene: str = "zara1", root: Any
     base = eth_ucy.find_root(root)
     train_files = [base / "train" / f"{s}.txt" for s in fold["train"].windows.scenes]
     test_files = [base / "all_data" / f"{s}.txt" for s in fold["test"].windows.scenes]
-    size = 2 * detector.config["width"] + 1
+    size = detector.feature_channels + 1
     if log:
         log(f"features ({size} per position) of the training scenes:")
     tables, steps = _scene_features(detector, train_files, 0, log)

@@ -2,8 +2,9 @@
 heatmap; its box size and sub-pixel offset are read off two more maps at that peak.
 
 The network: a small conv backbone down to stride 16, a neck that upsamples back to stride 4
-adding the stride-8 and stride-4 features (a feature pyramid's top-down path), and three heads
-on the stride-4 map - ``heatmap`` (one logit per class and cell: "an object's centre is
+adding the stride-8 and stride-4 features (a feature pyramid's top-down path) - and with
+``stride=2`` one level further, adding the stem's stride-2 features, for small objects - and
+three heads on that map - ``heatmap`` (one logit per class and cell: "an object's centre is
 here"), ``size`` (box width and height, in output cells) and ``offset`` (where in its cell the
 centre lies, the part lost to the stride). Training targets (``deepwise.apps.detection``): a
 Gaussian bump per object on the heatmap (penalty-reduced focal loss,
@@ -36,37 +37,49 @@ def _block(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
 
 class CenterNet(nn.Module):
     """A small CenterNet: backbone (stride 2, 4, 8, 16 with ``width``, 2, 4, 8 x ``width``
-    channels), top-down neck to stride 4 (``2 width`` channels), heads for heatmap
-    (``num_classes``), size (2) and offset (2).
+    channels), top-down neck to ``stride`` 4 (``2 width`` channels) or 2 (``width``
+    channels), heads for heatmap (``num_classes``), size (2) and offset (2).
 
-    Shape: input (N, in_channels, H, W), H and W multiples of 16; output a dict of
-    ``heatmap`` (N, num_classes, H/4, W/4) logits, ``size`` (N, 2, H/4, W/4),
-    ``offset`` (N, 2, H/4, W/4); :meth:`features` gives the neck's (N, 2 width, H/4, W/4).
+    Shape: input (N, in_channels, H, W), H and W multiples of 16; with ``s = stride``, output
+    a dict of ``heatmap`` (N, num_classes, H/s, W/s) logits, ``size`` (N, 2, H/s, W/s) and
+    ``offset`` (N, 2, H/s, W/s), both in output cells; :meth:`features` gives the neck's
+    (N, feature_channels, H/s, W/s).
 
     >>> import deepwise
     >>> out = CenterNet(width=8)(deepwise.zeros(1, 3, 96, 128))
     >>> out["heatmap"].shape, out["size"].shape
     ((1, 1, 24, 32), (1, 2, 24, 32))
+    >>> CenterNet(width=8, stride=2)(deepwise.zeros(1, 3, 96, 128))["heatmap"].shape
+    (1, 1, 48, 64)
     """
 
-    stride = 4
-
     def __init__(self, in_channels: int = 3, num_classes: int = 1, width: int = 16,
-                 head_channels: int = 32) -> None:
+                 head_channels: int = 32, stride: int = 4) -> None:
         super().__init__()
         w = int(width)
+        if stride not in (2, 4):
+            raise ValueError(f"CenterNet: stride must be 2 or 4, got {stride!r}")
+        self.stride = int(stride)
         self.config = {"in_channels": int(in_channels), "num_classes": int(num_classes),
                        "width": w, "head_channels": int(head_channels)}
+        if self.stride != 4:  # the key only where it differs: older checkpoints load as before
+            self.config["stride"] = self.stride
         self.stem = nn.Sequential(*_block(in_channels, w, 2), *_block(w, 2 * w, 2),
-                                  *_block(2 * w, 2 * w))          # stride 4
+                                  *_block(2 * w, 2 * w))          # stride 4 (stride 2 after [:3])
         self.down8 = nn.Sequential(*_block(2 * w, 4 * w, 2), *_block(4 * w, 4 * w))
         self.down16 = nn.Sequential(*_block(4 * w, 8 * w, 2), *_block(8 * w, 8 * w))
         self.up8 = nn.Sequential(*_block(8 * w, 4 * w))
         self.up4 = nn.Sequential(*_block(4 * w, 2 * w))
         self.fuse = nn.Sequential(*_block(2 * w, 2 * w))
+        self.feature_channels = 2 * w
+        if self.stride == 2:
+            self.up2 = nn.Sequential(*_block(2 * w, w))
+            self.fuse2 = nn.Sequential(*_block(w, w))
+            self.feature_channels = w
+        fc = self.feature_channels
 
         def head(cout: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(2 * w, head_channels, 3, padding=1), nn.ReLU(),
+            return nn.Sequential(nn.Conv2d(fc, head_channels, 3, padding=1), nn.ReLU(),
                                  nn.Conv2d(head_channels, cout, 1))
         self.heatmap = head(num_classes)
         self.size = head(2)
@@ -81,20 +94,26 @@ class CenterNet(nn.Module):
 
     def extra_repr(self) -> str:
         c = self.config
-        return f"width={c['width']}, num_classes={c['num_classes']}, stride=4"
+        return f"width={c['width']}, num_classes={c['num_classes']}, stride={self.stride}"
 
     def features(self, x: Tensor) -> Tensor:
-        """The stride-4 feature map the heads read (N, 2 width, H/4, W/4)."""
+        """The feature map the heads read (N, feature_channels, H/stride, W/stride)."""
         if x.ndim != 4 or x.shape[1] != self.config["in_channels"] or x.shape[2] % 16 or \
                 x.shape[3] % 16:
             raise ShapeError(f"CenterNet: expected input (N, {self.config['in_channels']}, H, W) "
                              f"with H and W multiples of 16, got {tuple(x.shape)}")
-        c4 = self.stem(x)
+        c4 = x
+        for i, layer in enumerate(self.stem):
+            c4 = layer(c4)
+            if i == 2:
+                c2 = c4                                           # the stem's stride-2 map
         c8 = self.down8(c4)
         c16 = self.down16(c8)
         p8 = self.up8(F.interpolate(c16, scale_factor=2)) + c8
-        p4 = self.up4(F.interpolate(p8, scale_factor=2)) + c4
-        return self.fuse(p4)
+        p4 = self.fuse(self.up4(F.interpolate(p8, scale_factor=2)) + c4)
+        if self.stride == 4:
+            return p4
+        return self.fuse2(self.up2(F.interpolate(p4, scale_factor=2)) + c2)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         f = self.features(x)

@@ -9,8 +9,9 @@ Both modes are separable, so the op is a 1-d resize applied to each spatial axis
 
 The indices are sorted, so the backward (the adjoint: every g[i] goes back to the source rows
 it was read from, times its weight) is ``np.add.reduceat`` over runs of equal indices - no
-scatter-add; for nearest by an integer factor k, the sum of k strided views. Index arithmetic follows PyTorch's CPU kernels (float32 for nearest; the input's
-float type for linear; scale = 1 / scale_factor when a scale_factor is given).
+scatter-add; for nearest by an integer factor k, the sum of k strided views. Index arithmetic
+follows PyTorch's CPU kernels (float32 for nearest; the input's float type for linear; scale =
+1 / scale_factor when a scale_factor is given).
 
 Shapes: input (N, C, L) (nearest, linear) or (N, C, H, W) (nearest, bilinear) -> the same with
 the spatial sizes replaced by ``size`` or floor(in * scale_factor).
