@@ -72,6 +72,26 @@ def test_shapes_and_registry(kind):
     assert type(rebuilt) is type(model) and rebuilt.config == model.config
 
 
+def test_conv_models_with_a_hidden_layer():
+    x = dw.rand(3, 1, 8, 8)
+    for cls, name in ((ConvAutoencoder, "conv-autoencoder"), (ConvVAE, "conv-vae")):
+        model = cls(1, 8, channels=(4, 8), latent=4, hidden=16)
+        linears = [m for m in model.encoder if isinstance(m, dw.nn.Linear)]
+        # the hidden layer (8 * 2 * 2 -> 16), then the code for the autoencoder (16 -> 4)
+        assert [lin.weight.shape for lin in linears] == [(16, 32)] + (
+            [(4, 16)] if cls is ConvAutoencoder else [])
+        assert model.decoder[0].weight.shape == (16, 4) and model.encode(x).shape == (3, 4)
+        assert model.decode(dw.zeros(2, 4)).shape == (2, 1, 8, 8)
+        model.loss(x).backward()
+        assert all(p.grad is not None for p in model.parameters())
+        rebuilt = models.build({"model": name, **model.config})
+        assert rebuilt.config == model.config and rebuilt.config["hidden"] == 16
+        assert "hidden" not in cls(1, 8, channels=(4, 8), latent=4).config
+        clf = EncoderClassifier({"model": name, **model.config})
+        clf.load_encoder(model)
+        assert clf(x).shape == (3, 10)
+
+
 def test_default_sizes_on_28x28():
     x = dw.zeros(2, 1, 28, 28)
     for model in (Autoencoder(), VAE(), ConvAutoencoder(), ConvVAE()):
@@ -425,6 +445,20 @@ def test_commands(tmp_path, capsys):
                     "--limit", "200", "--n", "8") == 0
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "wrote" in capsys.readouterr().out
+    # --validation: the last N training images stand in for the test set
+    assert _run("train", "autoencoder", "--kind", "conv-vae", "--hidden", "8", "--epochs", "1",
+                "--limit", "400", "--latent", "4", "--validation", "100", "--quiet", "--out",
+                tmp_path / "val") == 0
+    m = json.loads((tmp_path / "val" / "metrics.json").read_text())
+    assert (m["train_images"], m["test_images"]) == (300, 100)
+    assert m["evaluated_on"] == "validation: the last 100 training images"
+    assert models.load(tmp_path / "val" / "model.safetensors")[0].config["hidden"] == 8
+    assert "validation loss" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="--validation 400: must be between 1 and the 400"):
+        _run("train", "autoencoder", "--epochs", "1", "--limit", "400", "--validation", "400",
+             "--quiet")
+    with pytest.raises(CommandError, match="--hidden is for the conv kinds"):
+        _run("train", "autoencoder", "--kind", "vae", "--hidden", "8", "--epochs", "1")
 
 
 def test_train_command_repeats_exactly(tmp_path):

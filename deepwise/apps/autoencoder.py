@@ -103,12 +103,18 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator | None) -> Any:
 
 
 def build(kind: str, latent: int = 32, noise: str | None = None, noise_level: float | None = None,
-          beta: float = 1.0) -> tuple[Any, dict]:
-    """``(model, config)`` for ``--kind``: the registered architecture with its config."""
+          beta: float = 1.0, hidden: int | None = None) -> tuple[Any, dict]:
+    """``(model, config)`` for ``--kind``: the registered architecture with its config
+    (``hidden``: the conv kinds' fully connected layer; None keeps the kind's own)."""
     if kind not in KINDS:
         raise CommandError(f"unknown --kind {kind!r}; choose one of {', '.join(KINDS)}")
     name, extra = KINDS[kind]
     config: dict[str, Any] = {"model": name, "latent": int(latent), **extra}
+    if hidden is not None:
+        if not name.startswith("conv-"):
+            raise CommandError(f"--hidden is for the conv kinds; --kind {kind} sets its MLP "
+                               "widths itself")
+        config["hidden"] = int(hidden)
     if noise is not None:
         config["noise"] = noise
     if noise_level is not None:
@@ -475,9 +481,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CommandError("--finetune-recon must be >= 0 and --finetune-encoder-lr-scale > 0, "
                            f"got {args.finetune_recon} and {args.finetune_encoder_lr_scale}")
     backend.manual_seed(args.seed)  # the initial weights too: a run repeats exactly
-    model, config = build(args.kind, args.latent, args.noise, args.noise_level, args.beta)
+    model, config = build(args.kind, args.latent, args.noise, args.noise_level, args.beta,
+                          args.hidden)
     x_train, y_train = load_images(True, args.data_dir, args.limit)
-    x_test, y_test = load_images(False, args.data_dir, args.limit)
+    if args.validation:
+        if not 0 < args.validation < len(x_train):
+            raise CommandError(f"--validation {args.validation}: must be between 1 and the "
+                               f"{len(x_train):,} training images")
+        cut = len(x_train) - args.validation  # the test set is never read
+        x_train, y_train, x_test, y_test = x_train[:cut], y_train[:cut], x_train[cut:], \
+            y_train[cut:]
+    else:
+        x_test, y_test = load_images(False, args.data_dir, args.limit)
     log = _log(args)
     if log:
         n_params = sum(p.data.size for p in model.parameters())
@@ -489,6 +504,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     metrics: dict[str, Any] = {
         "kind": args.kind, "model": config["model"], "epochs": args.epochs,
         "train_images": len(x_train), "test_images": len(x_test),
+        "evaluated_on": (f"validation: the last {args.validation} training images"
+                         if args.validation else "the test set"),
         "likelihood": "Bernoulli per pixel (grey levels as probabilities), nats per image",
         "test_loss": test["loss"], "train_loss": hist["train_loss"],
         "seconds": hist["seconds"], "seconds_per_epoch": hist["seconds_per_epoch"],
@@ -516,7 +533,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 for n in args.finetune_labels}
         metrics.update(runs[str(args.finetune_labels[0])])  # the first N at the top level
         metrics["finetune"] = runs
-    print(f"test loss {metrics['test_loss']:.2f} nats/image"
+    print(f"{'validation' if args.validation else 'test'} loss {metrics['test_loss']:.2f} "
+          "nats/image"
           + (f" (NELBO: recon {metrics['test_recon']:.2f} + KL {metrics['test_kl']:.2f})"
              if model.variational else "")
           + f"; anomaly AUC vs digits {metrics['anomaly_auc_mse']:.3f} (MSE score)")
@@ -567,6 +585,10 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--noise-level", type=float, help="noise std (gaussian) or the fraction of "
                    "pixels set to 0 (mask); dae's default 0.5")
     p.add_argument("--beta", type=float, default=1.0, help="weight of the VAE's KL term")
+    p.add_argument("--hidden", type=int, default=None, metavar="H", help="conv kinds: a fully "
+                   "connected layer of H units between the feature map and the code (0: none)")
+    p.add_argument("--validation", type=int, default=0, metavar="N", help="hold out the last N "
+                   "training images and report every figure on them instead of the test set")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)

@@ -2,13 +2,14 @@
 rendered from real motion (``deepwise.data.render`` over the ETH/UCY scenes), scored by COCO AP
 on the frames of a scene it never saw.
 
-The recipe: every batch is freshly rendered (a random training scene, one of its camera rigs,
-a random frame, a random camera; mirrored with probability 1/2), so no two batches repeat.
-Targets at stride 4: a Gaussian bump at every box centre (CenterNet's radius: the shift that
-keeps IoU >= 0.7) on the heatmap, the box size and the centre's sub-cell offset at the centre
-cell. Loss = focal(heatmap) + L1(offset) + 0.1 L1(size). Adam, the learning rate on a cosine
-over the wall-clock budget. The held-out scene (``--test-scene``, default zara1) is only ever
-rendered for evaluation, with its own camera rigs::
+The recipe: every batch is freshly rendered (a random training scene, one of its camera rigs, a
+random frame, a random camera; mirrored with probability 1/2), so no two batches repeat.
+Targets at the model's stride (2 by default; 4 is CenterNet's own): a Gaussian bump at every
+box centre (CenterNet's radius: the shift that keeps IoU >= 0.7) on the heatmap, the box size
+and the centre's sub-cell offset at the centre cell. Loss = focal(heatmap) + L1(offset) + 0.1
+L1(size). Adam, the learning rate on a cosine over the wall-clock budget. The held-out scene
+(``--test-scene``, default zara1) is only ever rendered for evaluation, with its own camera
+rigs::
 
     deepwise train detector --out runs/det --minutes 20
 """

@@ -255,10 +255,12 @@ class VAE(_VAEBase):
 
 
 def _conv_parts(in_channels: int, image_size: int, channels: Sequence[int], latent: int,
-                code: bool) -> tuple[nn.Sequential, nn.Sequential, int]:
+                code: bool, hidden: int = 0) -> tuple[nn.Sequential, nn.Sequential, int]:
     """Encoder [Conv 4x4 stride 2 pad 1 -> ReLU] per channel count (each halves the side) ->
-    Flatten (-> Linear(latent) when ``code``); decoder Linear -> ReLU -> Unflatten ->
-    [ConvTranspose 4x4 stride 2 pad 1 (doubles the side) -> ReLU]* -> logits."""
+    Flatten (-> Linear(hidden) -> ReLU when ``hidden``) (-> Linear(latent) when ``code``);
+    decoder (Linear(hidden) -> ReLU when ``hidden``) -> Linear -> ReLU -> Unflatten ->
+    [ConvTranspose 4x4 stride 2 pad 1 (doubles the side) -> ReLU]* -> logits. Returns the
+    encoder, the decoder and the encoder's output width."""
     n = len(channels)
     side = image_size // 2 ** n
     if n == 0 or side < 1 or side * 2 ** n != image_size:
@@ -271,10 +273,15 @@ def _conv_parts(in_channels: int, image_size: int, channels: Sequence[int], late
         enc += [nn.Conv2d(width, c, 4, stride=2, padding=1), nn.ReLU()]
         width = c
     enc.append(nn.Flatten())
+    out = flat
+    if hidden:
+        enc += [nn.Linear(flat, hidden), nn.ReLU()]
+        out = hidden
     if code:
-        enc.append(nn.Linear(flat, latent))
-    dec: list[nn.Module] = [nn.Linear(latent, flat), nn.ReLU(),
-                            nn.Unflatten(1, (channels[-1], side, side))]
+        enc.append(nn.Linear(out, latent))
+    dec: list[nn.Module] = [nn.Linear(latent, hidden), nn.ReLU()] if hidden else []
+    dec += [nn.Linear(hidden or latent, flat), nn.ReLU(),
+            nn.Unflatten(1, (channels[-1], side, side))]
     outs = [*reversed(channels[:-1]), in_channels]
     width = channels[-1]
     for i, c in enumerate(outs):
@@ -282,35 +289,39 @@ def _conv_parts(in_channels: int, image_size: int, channels: Sequence[int], late
         if i < len(outs) - 1:
             dec.append(nn.ReLU())
         width = c
-    return nn.Sequential(*enc), nn.Sequential(*dec), flat
+    return nn.Sequential(*enc), nn.Sequential(*dec), out
 
 
 class ConvAutoencoder(_AE):
     """A convolutional autoencoder: [Conv 4x4 stride 2 -> ReLU] per ``channels`` -> Linear
     (the code, ``latent``) -> Linear -> [ConvTranspose2d 4x4 stride 2] back to the image.
     With the defaults on 28x28: 1x28x28 -> 32x14x14 -> 64x7x7 -> 32 -> 64x7x7 -> 32x14x14 ->
-    1x28x28 logits. ``noise``/``noise_level`` as :class:`Autoencoder`.
+    1x28x28 logits. ``hidden`` > 0 puts a fully connected layer of that width between the
+    feature map and the code, on both sides. ``noise``/``noise_level`` as :class:`Autoencoder`.
 
     Shape: input (N, in_channels, image_size, image_size); output the same shape, logits.
     """
 
     def __init__(self, in_channels: int = 1, image_size: int = 28,
                  channels: Sequence[int] = (32, 64), latent: int = 32, noise: str | None = None,
-                 noise_level: float = 0.0) -> None:
+                 noise_level: float = 0.0, hidden: int = 0) -> None:
         super().__init__()
         self._noise_config(noise, noise_level)
         channels = [int(c) for c in channels]
         self.config = {"in_channels": int(in_channels), "image_size": int(image_size),
                        "channels": channels, "latent": int(latent), "noise": noise,
                        "noise_level": float(noise_level)}
+        if hidden:  # the key only when set: checkpoints without it load as before
+            self.config["hidden"] = int(hidden)
         self.latent = int(latent)
         self.encoder, self.decoder, _ = _conv_parts(int(in_channels), int(image_size), channels,
-                                                    self.latent, code=True)
+                                                    self.latent, code=True, hidden=int(hidden))
 
 
 class ConvVAE(_VAEBase):
     """A convolutional VAE: the encoder of :class:`ConvAutoencoder` up to the flattened feature
-    map, heads Linear(latent) for mu and logvar, and its transposed-convolution decoder.
+    map (or its ``hidden`` fully connected layer), heads Linear(latent) for mu and logvar, and
+    its transposed-convolution decoder.
 
     Shape: input (N, in_channels, image_size, image_size); forward -> (logits of the input's
     shape, mu (N, latent), logvar (N, latent)).
@@ -318,16 +329,19 @@ class ConvVAE(_VAEBase):
 
     def __init__(self, in_channels: int = 1, image_size: int = 28,
                  channels: Sequence[int] = (32, 64), latent: int = 32, noise: str | None = None,
-                 noise_level: float = 0.0, beta: float = 1.0) -> None:
+                 noise_level: float = 0.0, beta: float = 1.0, hidden: int = 0) -> None:
         super().__init__()
         self._noise_config(noise, noise_level)
         channels = [int(c) for c in channels]
         self.config = {"in_channels": int(in_channels), "image_size": int(image_size),
                        "channels": channels, "latent": int(latent), "noise": noise,
                        "noise_level": float(noise_level), "beta": float(beta)}
+        if hidden:
+            self.config["hidden"] = int(hidden)
         self.latent, self.beta = int(latent), float(beta)
         self.encoder, self.decoder, flat = _conv_parts(int(in_channels), int(image_size),
-                                                       channels, self.latent, code=False)
+                                                       channels, self.latent, code=False,
+                                                       hidden=int(hidden))
         self.mu = nn.Linear(flat, self.latent)
         self.logvar = nn.Linear(flat, self.latent)
 
