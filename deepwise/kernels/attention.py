@@ -64,35 +64,38 @@ def _shift(s, b, scale, has_bias, zero, ninf, masked_zero):  # pragma: no cover 
                     row[j] = row[j] - m
 
 
+# the kernels below read C-contiguous arrays only: they loop over rows (n_rows, n_s)
+
+
+def _rows2(a: np.ndarray) -> np.ndarray:
+    return a.reshape(-1, a.shape[-1])
+
+
 @jit
 def _normalise(s, zero):  # pragma: no cover - compiled
-    n0, n1, n_l, n_s = s.shape
-    for a in range(n0):
-        for c in range(n1):
-            for i in range(n_l):
-                row = s[a, c, i]
-                z = zero
-                for j in range(n_s):
-                    z += row[j]
-                if z == zero:  # an all-masked row stays 0
-                    continue
-                for j in range(n_s):
-                    row[j] = row[j] / z
+    n_r, n_s = s.shape
+    for i in range(n_r):
+        row = s[i]
+        z = zero
+        for j in range(n_s):
+            z += row[j]
+        if z == zero:  # an all-masked row stays 0
+            continue
+        for j in range(n_s):
+            row[j] = row[j] / z
 
 
 @jit
 def _backward(d, p, scale, zero):  # pragma: no cover - compiled
-    n0, n1, n_l, n_s = d.shape
-    for a in range(n0):
-        for c in range(n1):
-            for i in range(n_l):
-                dr = d[a, c, i]
-                pr = p[a, c, i]
-                t = zero
-                for j in range(n_s):
-                    t += dr[j] * pr[j]
-                for j in range(n_s):
-                    dr[j] = (dr[j] - t) * pr[j] * scale
+    n_r, n_s = d.shape
+    for i in range(n_r):
+        dr = d[i]
+        pr = p[i]
+        t = zero
+        for j in range(n_s):
+            t += dr[j] * pr[j]
+        for j in range(n_s):
+            dr[j] = (dr[j] - t) * pr[j] * scale
 
 
 def softmax_forward(s: np.ndarray, bias: np.ndarray | None, scale: float) -> np.ndarray:
@@ -106,7 +109,7 @@ def softmax_forward(s: np.ndarray, bias: np.ndarray | None, scale: float) -> np.
     t = s.dtype.type
     _shift(s4, b4, t(scale), bias is not None, t(0), t(-np.inf), True)
     np.exp(s, out=s)
-    _normalise(s4, t(0))
+    _normalise(_rows2(s), t(0))
     return s
 
 
@@ -114,7 +117,7 @@ def softmax_backward(dp: np.ndarray, p: np.ndarray, scale: float) -> np.ndarray:
     """dp <- (dp - sum_j dp * p) * p * scale, row by row, in place; returns dp. Call only when
     ``serves(dp, p)`` and p has dp's shape and is C-contiguous."""
     t = dp.dtype.type
-    _backward(_as4(dp), _as4(p), t(scale), t(0))
+    _backward(_rows2(dp), _rows2(p), t(scale), t(0))
     return dp
 
 
@@ -142,42 +145,36 @@ def _rows4(a: np.ndarray) -> np.ndarray:
 
 @jit
 def _logsub(y, e, zero):  # pragma: no cover - compiled
-    n0, n1, n_l, n_s = y.shape
-    for a in range(n0):
-        for c in range(n1):
-            for i in range(n_l):
-                z = zero
-                for j in range(n_s):
-                    z += e[a, c, i, j]
-                lz = np.log(z)
-                for j in range(n_s):
-                    y[a, c, i, j] = y[a, c, i, j] - lz
+    n_r, n_s = y.shape
+    for i in range(n_r):
+        z = zero
+        for j in range(n_s):
+            z += e[i, j]
+        lz = np.log(z)
+        for j in range(n_s):
+            y[i, j] = y[i, j] - lz
 
 
 @jit
 def _backward_into(g, p, d):  # pragma: no cover - compiled
-    n0, n1, n_l, n_s = g.shape
-    for a in range(n0):
-        for c in range(n1):
-            for i in range(n_l):
-                t = g[a, c, i, 0] * 0
-                for j in range(n_s):
-                    t += g[a, c, i, j] * p[a, c, i, j]
-                for j in range(n_s):
-                    d[a, c, i, j] = (g[a, c, i, j] - t) * p[a, c, i, j]
+    n_r, n_s = g.shape
+    for i in range(n_r):
+        t = g[i, 0] * 0
+        for j in range(n_s):
+            t += g[i, j] * p[i, j]
+        for j in range(n_s):
+            d[i, j] = (g[i, j] - t) * p[i, j]
 
 
 @jit
 def _log_backward(g, d):  # pragma: no cover - compiled
-    n0, n1, n_l, n_s = g.shape
-    for a in range(n0):
-        for c in range(n1):
-            for i in range(n_l):
-                t = g[a, c, i, 0] * 0
-                for j in range(n_s):
-                    t += g[a, c, i, j]
-                for j in range(n_s):
-                    d[a, c, i, j] = g[a, c, i, j] - d[a, c, i, j] * t
+    n_r, n_s = g.shape
+    for i in range(n_r):
+        t = g[i, 0] * 0
+        for j in range(n_s):
+            t += g[i, j]
+        for j in range(n_s):
+            d[i, j] = g[i, j] - d[i, j] * t
 
 
 def _shift_into(x: np.ndarray) -> np.ndarray:
@@ -193,7 +190,7 @@ def softmax_rows_forward(x: np.ndarray) -> np.ndarray:
     ``rows(x, x.ndim - 1)``."""
     y = _shift_into(x)
     np.exp(y, out=y)
-    _normalise(_rows4(y), x.dtype.type(0))
+    _normalise(_rows2(y), x.dtype.type(0))
     return y
 
 
@@ -203,7 +200,7 @@ def softmax_rows_backward(g: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     if g.shape != y.shape or g.dtype != y.dtype or not g.flags.c_contiguous:
         return None
     d = np.empty_like(y)
-    _backward_into(_rows4(g), _rows4(y), _rows4(d))
+    _backward_into(_rows2(g), _rows2(y), _rows2(d))
     return d
 
 
@@ -211,7 +208,7 @@ def log_softmax_rows(x: np.ndarray) -> np.ndarray:
     """y = (x - max) - log sum_j exp(x_j - max) over the last dim; x unchanged. Call only when
     ``rows(x, x.ndim - 1)``."""
     y = _shift_into(x)
-    _logsub(_rows4(y), _rows4(np.exp(y)), x.dtype.type(0))
+    _logsub(_rows2(y), _rows2(np.exp(y)), x.dtype.type(0))
     return y
 
 
@@ -221,5 +218,5 @@ def log_softmax_rows_backward(g: np.ndarray, y: np.ndarray) -> np.ndarray | None
     if g.shape != y.shape or g.dtype != y.dtype or not g.flags.c_contiguous:
         return None
     d = np.exp(y)
-    _log_backward(_rows4(g), _rows4(d))
+    _log_backward(_rows2(g), _rows2(d))
     return d
