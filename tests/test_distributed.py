@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -255,10 +256,14 @@ def mpirun(script, *args, n=2, timeout=120):
 
 
 def run_equivalence(*args):
-    p, _ = mpirun("equivalence.py", *args)
-    assert p.returncode == 0, p.stdout + p.stderr
-    line = next(ln for ln in p.stdout.splitlines() if ln.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])
+    """Rank 0's result, read from the file it writes (not from mpirun's forwarded stdout,
+    which once lost the RESULT line of a run that exited 0, under a full-suite load)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "result.json"
+        p, _ = mpirun("equivalence.py", *args, "--result", str(result))
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert result.exists(), f"rank 0 wrote no result\n{p.stdout}\n{p.stderr}"
+        return json.loads(result.read_text())
 
 
 @pytest.mark.parametrize("args", [

@@ -13,6 +13,7 @@ averaging). Rank 0 prints one line ``RESULT {json}`` with the largest difference
 import argparse
 import copy
 import json
+import os
 import sys
 
 import numpy as np
@@ -76,6 +77,9 @@ def main() -> int:
     ap.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--result", default=None,
+                    help="rank 0 also writes the RESULT json to this file (mpirun's stdout "
+                         "forwarding can drop a process's last lines on a busy machine)")
     ap.add_argument("--bn", choices=("none", "sync", "local"), default="none",
                     help="a BatchNorm layer after the conv: SyncBatchNorm on the ranks, or plain "
                     "BatchNorm2d (local statistics); the one-process reference has BatchNorm2d")
@@ -115,7 +119,7 @@ def main() -> int:
         ref = state(one).astype(np.float64)
         own = state(alone).astype(np.float64)
         moved = state(start).astype(np.float64)
-        print("RESULT " + json.dumps({
+        result = json.dumps({
             "world": world, "buckets": len(ddp._buckets), "bn": args.bn,
             "max_diff_vs_one_process": float(np.abs(flat - ref).max()),
             "max_diff_between_ranks": float((hi - lo).max()),
@@ -123,7 +127,12 @@ def main() -> int:
             "max_change_from_start": float(np.abs(flat - moved).max()),
             "max_abs_weight": float(np.abs(ref).max()),
             "unused_grad_is_none": all(p.grad is None for p in model.unused.parameters()),
-        }), flush=True)
+        })
+        print("RESULT " + result, flush=True)
+        if args.result:
+            with open(args.result + ".tmp", "w") as f:
+                f.write(result)
+            os.replace(args.result + ".tmp", args.result)
     dist.destroy_process_group()
     return 0
 
