@@ -8,12 +8,15 @@ against constant velocity and a least-squares line in the same table.
 
 This module holds the recipe: augmentation (every window rotated by a random angle and mirrored
 with probability 1/2 - people walk the same way in any direction), the loss (the mean Euclidean
-distance over the 12 predicted positions, i.e. ADE itself; plus ``beta * KL`` for the CVAE),
+distance over the 12 predicted positions, i.e. ADE itself; plus ``beta * KL`` for the CVAE,
+or, with ``--variety K``, Social GAN's variety loss: the best of K prior samples per window),
 Adam with a cosine schedule and the best validation epoch kept; the fold table; the picture; and
 the commands::
 
     deepwise train trajectory --test-scene zara01 --out runs/traj-zara1
     deepwise train trajectory --test-scene zara01 --model lstm --seeds 2 --out runs/traj-lstm
+    deepwise train trajectory --test-scene zara01 --model cvae --variety 20 --cvae-weight 0 \
+        --epochs 10 --out runs/traj-variety
     deepwise forecast runs/traj-zara1/cvae.safetensors --scene crowds_zara01.txt --out z.png
 """
 
@@ -39,7 +42,7 @@ from ..models.trajectory import (
     linear_fit,
     neighbour_features,
 )
-from ..ops import arith, reduce
+from ..ops import arith, reduce, shape
 from ..tensor import Tensor, from_numpy
 from ..train import trajectory_metrics as tm
 from ._commands import CommandError, register, train_parsers
@@ -83,6 +86,72 @@ def displacement_loss(pred_rel: Tensor, true_rel: Tensor, weight: Any = None) ->
     return reduce.mean(dist)
 
 
+def variety_loss(samples_rel: Tensor, true_rel: Tensor, groups: np.ndarray,
+                 weight: Any = None) -> Tensor:
+    """Social GAN's variety loss: of ``K`` sampled futures per window, only the best counts.
+
+    ``samples_rel (K, B, T, 2)`` are K draws of the displacements of B pedestrians (one draw
+    ``k`` is one future of a whole window: its pedestrians share the latent), ``true_rel
+    (B, T, 2)`` the truth, ``groups (B,)`` which window each pedestrian belongs to and
+    ``weight (B,)`` metres per unit, as in :func:`displacement_loss`. Each window's summed ADE is
+    taken at its best draw (the minimum over K, whose gradient reaches that draw alone), and
+    the sum over windows is divided by B: ADE per pedestrian, scored the way best-of-K is
+    evaluated (``deepwise.train.trajectory_metrics.best_of_k`` with groups)."""
+    diff = reduce.cumsum(samples_rel - shape.unsqueeze(true_rel, 0), 2)
+    ade = reduce.mean(arith.sqrt(reduce.sum(diff * diff, -1) + 1e-6), -1)  # (K, B)
+    if weight is not None:
+        ade = ade * from_numpy(np.asarray(weight, dtype=ade.dtype)[None, :])
+    _, local = np.unique(np.asarray(groups), return_inverse=True)
+    onehot = np.zeros((local.size, int(local.max()) + 1 if local.size else 0), ade.dtype)
+    onehot[np.arange(local.size), local.reshape(-1)] = 1.0
+    per_window = ade @ from_numpy(onehot)  # (K, G): each window's summed ADE per draw
+    return reduce.sum(reduce.amin(per_window, 0)) / float(true_rel.shape[0])
+
+
+def window_batches(groups: np.ndarray, batch_size: int, rng: np.random.Generator
+                   ) -> list[np.ndarray]:
+    """The indices of all pedestrians in batches of whole windows (the pedestrians sharing a
+    ``groups`` id stay together), the windows in random order, each batch closed at the first
+    window end that reaches ``batch_size`` pedestrians (a window larger than that is a batch
+    of its own)."""
+    groups = np.asarray(groups)
+    _, inv = np.unique(groups, return_inverse=True)
+    inv = inv.reshape(-1)
+    rank = np.empty(int(inv.max()) + 1 if inv.size else 0, np.int64)
+    rank[rng.permutation(rank.size)] = np.arange(rank.size)
+    order = np.argsort(rank[inv], kind="stable")
+    ends = np.flatnonzero(np.diff(rank[inv][order])) + 1  # where a window ends in ``order``
+    ends = np.append(ends, order.size)
+    batches, start = [], 0
+    for end in ends:
+        if end - start >= batch_size or end == order.size:
+            batches.append(order[start:end])
+            start = end
+    return batches
+
+
+def _variety_step(model: TrajectoryCVAE, x: Tensor, y: Tensor, nb: Any, unit: np.ndarray,
+                  groups: np.ndarray, k: int, rng: np.random.Generator, cvae_weight: float,
+                  beta: float) -> tuple[Tensor, float]:
+    """One batch's loss with the variety term, and its mean KL (0 without the CVAE term): the
+    past encoded once, ``k`` prior latents per window decoded in one batch of ``k * B`` rows,
+    plus (``cvae_weight`` > 0) the CVAE term."""
+    b = x.shape[0]
+    h, c = model.encode(x, nb)
+    _, local = np.unique(groups, return_inverse=True)
+    z = rng.standard_normal((k, int(local.max()) + 1, model.latent_size))[:, local.reshape(-1)]
+    draws = model.decode_latent(shape.repeat(x, k, 1, 1), shape.repeat(h, k, 1),
+                                shape.repeat(c, k, 1),
+                                from_numpy(z.reshape(k * b, -1).astype(x.dtype)))
+    loss = variety_loss(shape.reshape(draws, k, b, model.pred_len, 2), y, groups, unit)
+    if cvae_weight <= 0:
+        return loss, 0.0
+    zq, kl = model.posterior_sample(h, y)
+    kl_mean = reduce.mean(kl)
+    recon = displacement_loss(model.decode_latent(x, h, c, zq), y, unit)
+    return loss + cvae_weight * (recon + beta * kl_mean), float(kl_mean.data)
+
+
 def _validation_ade(model: TrajectoryLSTM, data: eth_ucy.TrajectoryWindows, k: int) -> float:
     """The figure early stopping watches: ADE of ``predict`` (deterministic), or best-of-k
     (per window, Social GAN's way) for a stochastic model."""
@@ -98,6 +167,7 @@ def train_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
                      batch_size: int = 64, lr: float = 2e-3, beta: float = 0.03,
                      clip: float = 1.0, val_k: int = 20, time_limit: float | None = None,
                      features: np.ndarray | None = None, mirror: bool = True,
+                     variety: int = 0, cvae_weight: float = 1.0,
                      seed: int = 0, log: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Train ``model`` on ``train`` (augmented each epoch), Adam + cosine lr over ``epochs``;
     after each epoch measure ``val`` ADE (best-of-``val_k`` for a CVAE) and keep the best
@@ -106,7 +176,10 @@ def train_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
     reporting). ``features (N, obs_len, F)``: per-position features of the training windows
     for an LSTM built with ``features=F``. ``mirror=False``: windows are only rotated, never
     mirrored (a mirror swaps left and right turns, which unmirrored features could tell
-    apart). Returns the history."""
+    apart). ``variety=K`` (a CVAE only): batches hold whole windows, and the loss adds Social
+    GAN's variety term (:func:`variety_loss`: the best of K futures drawn from the prior, one
+    latent per window); ``cvae_weight`` scales the CVAE's own term (reconstruction through the
+    posterior + ``beta`` KL), 0 to train by the variety term alone. Returns the history."""
     if len(train) == 0:
         raise ValueError("train_forecaster: the training set has no windows")
     if (features is None) != (model.features == 0):
@@ -115,12 +188,22 @@ def train_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
     if features is not None and features.shape[:2] != train.observed.shape[:2]:
         raise ValueError(f"train_forecaster: features {features.shape} do not match the "
                          f"windows {train.observed.shape}")
+    cvae = isinstance(model, TrajectoryCVAE)
+    if variety and not cvae:
+        raise ValueError(f"train_forecaster: variety={variety} needs a stochastic model "
+                         f"(TrajectoryCVAE), got {type(model).__name__}")
+    if variety < 0 or (variety and cvae_weight < 0):
+        raise ValueError(f"train_forecaster: need variety >= 0 and cvae_weight >= 0, got "
+                         f"{variety}, {cvae_weight}")
     rng = np.random.default_rng(seed)
     backend.manual_seed(seed)
     opt = optim.Adam(model.parameters(), lr=lr)
-    steps = epochs * math.ceil(len(train) / batch_size)
+    if variety:  # whole windows per batch; every epoch's batches drawn up front (their count)
+        plans = [window_batches(train.windows.group, batch_size, rng) for _ in range(epochs)]
+        steps = sum(len(p) for p in plans)
+    else:
+        steps = epochs * math.ceil(len(train) / batch_size)
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.02)
-    cvae = isinstance(model, TrajectoryCVAE)
     history: dict[str, Any] = {"loss": [], "kl": [], "val_ade": [], "seconds": []}
     best, best_state = math.inf, None
     if model.social:
@@ -128,10 +211,13 @@ def train_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
     start = time.perf_counter()
     for epoch in range(epochs):
         model.train()
-        order = rng.permutation(len(train))
+        if variety:
+            batches = plans[epoch]
+        else:
+            order = rng.permutation(len(train))
+            batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
         total = total_kl = 0.0
-        for i in range(0, len(order), batch_size):
-            idx = order[i:i + batch_size]
+        for idx in batches:
             nb = None
             if model.social:
                 obs, fut, f = augment(*train[idx], rng, feats[idx], mirror=mirror)
@@ -143,7 +229,11 @@ def train_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
             x, y = from_numpy(rel), from_numpy(fut_rel)
             per_position = None if features is None else from_numpy(features[idx])
             unit = 1.0 / np.sqrt(np.abs(np.linalg.det(rot)))  # metres per model unit
-            if cvae:
+            if cvae and variety:
+                loss, kl_mean = _variety_step(model, x, y, nb, unit, train.windows.group[idx],
+                                              variety, rng, cvae_weight, beta)
+                total_kl += kl_mean * len(rel)
+            elif cvae:
                 pred, kl = model(x, y, neighbours=nb)
                 kl_mean = reduce.mean(kl)
                 loss = displacement_loss(pred, y, unit) + beta * kl_mean
@@ -326,6 +416,9 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{len(fold['test'])} test windows")
     if args.seeds < 1:
         raise CommandError(f"--seeds {args.seeds}: need at least 1")
+    if args.variety and args.model == "lstm":
+        raise CommandError(f"--variety {args.variety} trains the stochastic model: use it with "
+                           "--model cvae or both (the LSTM has one future per past)")
     kinds = ["lstm", "cvae"] if args.model == "both" else [args.model]
     runs = [(kind, args.seed + i) for kind in kinds
             for i in range(args.seeds if kind == "lstm" else 1)]
@@ -343,6 +436,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         histories[name] = train_forecaster(
             model, fold["train"], fold["val"], epochs=args.epochs, batch_size=args.batch_size,
             lr=args.lr, beta=args.beta, seed=seed,
+            variety=args.variety if kind == "cvae" else 0, cvae_weight=args.cvae_weight,
             time_limit=None if args.time_limit is None else 60.0 * args.time_limit)
         save_model(os.path.join(args.out, f"{name}.safetensors"), model,
                    config={"model": MODEL_NAMES[kind], **model.config},
@@ -430,6 +524,11 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--beta", type=float, default=0.03, help="weight of the CVAE's KL term")
+    p.add_argument("--variety", type=int, default=0, metavar="K",
+                   help="train the CVAE with Social GAN's variety loss as well: the best of K "
+                        "futures drawn from the prior, per window (default 0: off)")
+    p.add_argument("--cvae-weight", type=float, default=1.0,
+                   help="with --variety, the weight of the CVAE's own loss (0: variety alone)")
     p.add_argument("--embed-size", type=int, default=32)
     p.add_argument("--hidden-size", type=int, default=64)
     p.add_argument("--latent-size", type=int, default=16)

@@ -398,6 +398,15 @@ class TrajectoryCVAE(TrajectoryLSTM):
                 backend.get_array_module(h.data).zeros((h.shape[0], self.latent_size),
                                                        dtype=h.dtype))
             return self.decode_latent(rel, h, c, z), None
+        z, kl = self.posterior_sample(h, future, noise)
+        return self.decode_latent(rel, h, c, z), kl
+
+    def posterior_sample(self, h: Tensor, future: Tensor, noise: Tensor | None = None
+                         ) -> tuple[Tensor, Tensor]:
+        """``(z (B, Z), kl (B,))``: a reparameterised draw from ``q(z | past, future)`` (the
+        encoder's state ``h (B, H)`` and the true future displacements ``(B, pred_len, 2)``;
+        ``noise (B, Z)`` is the standard normal draw, default deepwise's RNG) and
+        ``KL(q || p)`` per window."""
         _, (hf, _) = self.future_encoder(F.relu(self.embed(future)))
         mu, logvar = self._gaussian(self.posterior(shape.cat([h, hf[0]], 1)))
         if noise is None:
@@ -406,7 +415,7 @@ class TrajectoryCVAE(TrajectoryLSTM):
         z = mu + arith.exp(0.5 * logvar) * noise
         # KL(N(mu, s^2) || N(0, I)) = 1/2 sum(s^2 + mu^2 - 1 - log s^2), over latent dimensions
         kl = 0.5 * reduce.sum(arith.exp(logvar) + mu * mu - 1.0 - logvar, 1)
-        return self.decode_latent(rel, h, c, z), kl
+        return z, kl
 
     def predict(self, observed: Any, groups: Any = None, batch_size: int = 4096) -> Any:
         """The most likely future ``(N, pred_len, 2)``: decoded from the prior's mean."""
