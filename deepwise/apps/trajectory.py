@@ -87,7 +87,7 @@ def displacement_loss(pred_rel: Tensor, true_rel: Tensor, weight: Any = None) ->
 
 
 def variety_loss(samples_rel: Tensor, true_rel: Tensor, groups: np.ndarray,
-                 weight: Any = None, endpoint_weight: float = 0.0) -> Tensor:
+                 weight: Any = None) -> Tensor:
     """Social GAN's variety loss: of ``K`` sampled futures per window, only the best counts.
 
     ``samples_rel (K, B, T, 2)`` are K draws of the displacements of B pedestrians (one draw
@@ -96,14 +96,9 @@ def variety_loss(samples_rel: Tensor, true_rel: Tensor, groups: np.ndarray,
     ``weight (B,)`` metres per unit, as in :func:`displacement_loss`. Each window's summed ADE is
     taken at its best draw (the minimum over K, whose gradient reaches that draw alone), and
     the sum over windows is divided by B: ADE per pedestrian, scored the way best-of-K is
-    evaluated (``deepwise.train.trajectory_metrics.best_of_k`` with groups). With
-    ``endpoint_weight`` w, each draw is scored by ADE + w FDE instead (FDE: the distance at the
-    last step), so the draw that counts is good at the end point too."""
+    evaluated (``deepwise.train.trajectory_metrics.best_of_k`` with groups)."""
     diff = reduce.cumsum(samples_rel - shape.unsqueeze(true_rel, 0), 2)
-    dist = arith.sqrt(reduce.sum(diff * diff, -1) + 1e-6)  # (K, B, T)
-    ade = reduce.mean(dist, -1)  # (K, B)
-    if endpoint_weight:
-        ade = ade + endpoint_weight * dist[:, :, -1]
+    ade = reduce.mean(arith.sqrt(reduce.sum(diff * diff, -1) + 1e-6), -1)  # (K, B)
     if weight is not None:
         ade = ade * from_numpy(np.asarray(weight, dtype=ade.dtype)[None, :])
     _, local = np.unique(np.asarray(groups), return_inverse=True)
@@ -137,7 +132,7 @@ def window_batches(groups: np.ndarray, batch_size: int, rng: np.random.Generator
 
 def _variety_step(model: TrajectoryCVAE, x: Tensor, y: Tensor, nb: Any, unit: np.ndarray,
                   groups: np.ndarray, k: int, rng: np.random.Generator, cvae_weight: float,
-                  beta: float, endpoint_weight: float) -> tuple[Tensor, float]:
+                  beta: float) -> tuple[Tensor, float]:
     """One batch's loss with the variety term, and its mean KL (0 without the CVAE term): the
     past encoded once, ``k`` prior latents per window decoded in one batch of ``k * B`` rows,
     plus (``cvae_weight`` > 0) the CVAE term."""
@@ -148,8 +143,7 @@ def _variety_step(model: TrajectoryCVAE, x: Tensor, y: Tensor, nb: Any, unit: np
     draws = model.decode_latent(shape.repeat(x, k, 1, 1), shape.repeat(h, k, 1),
                                 shape.repeat(c, k, 1),
                                 from_numpy(z.reshape(k * b, -1).astype(x.dtype)))
-    loss = variety_loss(shape.reshape(draws, k, b, model.pred_len, 2), y, groups, unit,
-                        endpoint_weight)
+    loss = variety_loss(shape.reshape(draws, k, b, model.pred_len, 2), y, groups, unit)
     if cvae_weight <= 0:
         return loss, 0.0
     zq, kl = model.posterior_sample(h, y)
@@ -173,7 +167,7 @@ def train_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
                      batch_size: int = 64, lr: float = 2e-3, beta: float = 0.03,
                      clip: float = 1.0, val_k: int = 20, time_limit: float | None = None,
                      features: np.ndarray | None = None, mirror: bool = True,
-                     variety: int = 0, cvae_weight: float = 1.0, endpoint_weight: float = 0.0,
+                     variety: int = 0, cvae_weight: float = 1.0,
                      seed: int = 0, log: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Train ``model`` on ``train`` (augmented each epoch), Adam + cosine lr over ``epochs``;
     after each epoch measure ``val`` ADE (best-of-``val_k`` for a CVAE) and keep the best
@@ -185,8 +179,7 @@ def train_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
     apart). ``variety=K`` (a CVAE only): batches hold whole windows, and the loss adds Social
     GAN's variety term (:func:`variety_loss`: the best of K futures drawn from the prior, one
     latent per window); ``cvae_weight`` scales the CVAE's own term (reconstruction through the
-    posterior + ``beta`` KL), 0 to train by the variety term alone; ``endpoint_weight`` scores
-    each draw by ADE + that times FDE (:func:`variety_loss`). Returns the history."""
+    posterior + ``beta`` KL), 0 to train by the variety term alone. Returns the history."""
     if len(train) == 0:
         raise ValueError("train_forecaster: the training set has no windows")
     if (features is None) != (model.features == 0):
@@ -199,9 +192,9 @@ def train_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
     if variety and not cvae:
         raise ValueError(f"train_forecaster: variety={variety} needs a stochastic model "
                          f"(TrajectoryCVAE), got {type(model).__name__}")
-    if variety < 0 or (variety and (cvae_weight < 0 or endpoint_weight < 0)):
-        raise ValueError(f"train_forecaster: need variety, cvae_weight and endpoint_weight >= "
-                         f"0, got {variety}, {cvae_weight}, {endpoint_weight}")
+    if variety < 0 or (variety and cvae_weight < 0):
+        raise ValueError(f"train_forecaster: need variety >= 0 and cvae_weight >= 0, got "
+                         f"{variety}, {cvae_weight}")
     rng = np.random.default_rng(seed)
     backend.manual_seed(seed)
     opt = optim.Adam(model.parameters(), lr=lr)
@@ -238,8 +231,7 @@ def train_forecaster(model: TrajectoryLSTM, train: eth_ucy.TrajectoryWindows,
             unit = 1.0 / np.sqrt(np.abs(np.linalg.det(rot)))  # metres per model unit
             if cvae and variety:
                 loss, kl_mean = _variety_step(model, x, y, nb, unit, train.windows.group[idx],
-                                              variety, rng, cvae_weight, beta,
-                                              endpoint_weight)
+                                              variety, rng, cvae_weight, beta)
                 total_kl += kl_mean * len(rel)
             elif cvae:
                 pred, kl = model(x, y, neighbours=nb)
@@ -445,7 +437,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             model, fold["train"], fold["val"], epochs=args.epochs, batch_size=args.batch_size,
             lr=args.lr, beta=args.beta, seed=seed,
             variety=args.variety if kind == "cvae" else 0, cvae_weight=args.cvae_weight,
-            endpoint_weight=args.endpoint_weight,
             time_limit=None if args.time_limit is None else 60.0 * args.time_limit)
         save_model(os.path.join(args.out, f"{name}.safetensors"), model,
                    config={"model": MODEL_NAMES[kind], **model.config},
@@ -538,8 +529,6 @@ def add_commands(subparsers: Any) -> None:
                         "futures drawn from the prior, per window (default 0: off)")
     p.add_argument("--cvae-weight", type=float, default=1.0,
                    help="with --variety, the weight of the CVAE's own loss (0: variety alone)")
-    p.add_argument("--endpoint-weight", type=float, default=0.0,
-                   help="with --variety, score each draw by ADE + this times FDE (default 0)")
     p.add_argument("--embed-size", type=int, default=32)
     p.add_argument("--hidden-size", type=int, default=64)
     p.add_argument("--latent-size", type=int, default=16)
