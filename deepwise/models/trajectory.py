@@ -356,6 +356,9 @@ class TrajectoryCVAE(TrajectoryLSTM):
     Training minimises a reconstruction loss with ``z ~ q`` (reparameterised,
     ``z = mu + sigma * eps``) plus ``beta * KL(q || p)``; :meth:`sample` draws ``z ~ p``, and
     :meth:`predict` decodes the prior's mean ``z = 0`` (the single most likely future).
+    The recipe can also train it by Social GAN's variety loss (``deepwise.apps.trajectory``,
+    ``variety=K``): K prior draws per window, the best one counted; trained by that alone, the
+    posterior and ``future_encoder`` go unused and the model is a noise-fed sampler.
 
     Shape: forward takes scaled displacements ``past (B, obs_len - 1, 2)`` and, in training,
     ``future (B, pred_len, 2)``; it returns ``(displacements (B, pred_len, 2), kl (B,))``, the
