@@ -101,10 +101,7 @@ def variety_loss(samples_rel: Tensor, true_rel: Tensor, groups: np.ndarray,
     ade = reduce.mean(arith.sqrt(reduce.sum(diff * diff, -1) + 1e-6), -1)  # (K, B)
     if weight is not None:
         ade = ade * from_numpy(np.asarray(weight, dtype=ade.dtype)[None, :])
-    _, local = np.unique(np.asarray(groups), return_inverse=True)
-    onehot = np.zeros((local.size, int(local.max()) + 1 if local.size else 0), ade.dtype)
-    onehot[np.arange(local.size), local.reshape(-1)] = 1.0
-    per_window = ade @ from_numpy(onehot)  # (K, G): each window's summed ADE per draw
+    per_window = ade @ from_numpy(tm.window_matrix(np.asarray(groups), ade.dtype))  # (K, G)
     return reduce.sum(reduce.amin(per_window, 0)) / float(true_rel.shape[0])
 
 

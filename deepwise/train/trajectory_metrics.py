@@ -23,7 +23,8 @@ import numpy as np
 
 from .. import backend
 
-__all__ = ["displacement_errors", "ade", "fde", "per_step_error", "best_of_k"]
+__all__ = ["displacement_errors", "ade", "fde", "per_step_error", "window_matrix",
+           "best_of_k"]
 
 
 def _check(pred: Any, true: Any, what: str) -> None:
@@ -55,10 +56,22 @@ def per_step_error(pred: Any, true: Any) -> Any:
     return err.reshape(-1, err.shape[-1]).mean(0)
 
 
+def window_matrix(groups: Any, dtype: Any = np.float64) -> Any:
+    """The one-hot ``(N, G)`` matrix of ``groups (N,)`` (any window ids, numbered here 0..G-1 in
+    sorted order): ``errors (K, N) @ window_matrix(groups)`` sums each window's errors per sample.
+    """
+    xp = backend.get_array_module(groups)
+    _, local = xp.unique(xp.asarray(groups), return_inverse=True)
+    local = local.reshape(-1)
+    onehot = xp.zeros((local.size, int(local.max()) + 1 if local.size else 0), dtype)
+    onehot[xp.arange(local.size), local] = 1.0
+    return onehot
+
+
 def best_of_k(samples: Any, true: Any, groups: Any = None) -> tuple[float, float]:
     """``(ADE, FDE)`` of the best of K samples ``(K, N, T, 2)`` against ``true (N, T, 2)``.
 
-    With ``groups (N,)`` (window ids, 0..G-1), one sample is chosen per window for ADE (and one,
+    With ``groups (N,)`` (window ids), one sample is chosen per window for ADE (and one,
     perhaps another, for FDE), minimising the window's summed error, as Social GAN evaluates;
     without, each trajectory takes its own best."""
     if samples.ndim != 4:
@@ -73,7 +86,5 @@ def best_of_k(samples: Any, true: Any, groups: Any = None) -> tuple[float, float
     groups = xp.asarray(groups)
     if groups.shape != (n,):
         raise ValueError(f"best_of_k: groups must have shape ({n},), got {tuple(groups.shape)}")
-    g = int(groups.max()) + 1
-    onehot = xp.zeros((n, g))
-    onehot[xp.arange(n), groups] = 1.0
+    onehot = window_matrix(groups)
     return float((a @ onehot).min(0).sum() / n), float((f @ onehot).min(0).sum() / n)

@@ -13,7 +13,6 @@ averaging). Rank 0 prints one line ``RESULT {json}`` with the largest difference
 import argparse
 import copy
 import json
-import os
 import sys
 
 import numpy as np
@@ -24,6 +23,7 @@ import deepwise.nn.functional as F
 from deepwise import nn, optim
 from deepwise.data import TensorDataset
 from deepwise.data.distributed import DistributedSampler
+from deepwise.io import atomic_write
 from deepwise.nn.parallel import DistributedDataParallel, SyncBatchNorm
 
 
@@ -130,9 +130,8 @@ def main() -> int:
         })
         print("RESULT " + result, flush=True)
         if args.result:
-            with open(args.result + ".tmp", "w") as f:
+            with atomic_write(args.result) as f:
                 f.write(result)
-            os.replace(args.result + ".tmp", args.result)
     dist.destroy_process_group()
     return 0
 
